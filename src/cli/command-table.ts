@@ -1,0 +1,13 @@
+// The table of `oftp2` subcommands, in the order `oftp2 --help` lists them.
+// To add a command: write src/cli/<name>.ts exporting `export const command: CliCommand = {…}`
+// (see src/cli/command.ts for the shape and the conventions), then add one import and one entry
+// below. test/cli/command-table.test.ts checks names, summaries and usage lines.
+// The built-ins `help` and `version` live in src/cli/run.ts and are not listed here.
+import type { CliCommand } from './command.ts';
+
+// Planned, one line each: init, partner, serve, send, transfers.
+// e.g. import { command as init } from './init.ts';
+
+export const COMMANDS: readonly CliCommand[] = [
+  // init,
+];
