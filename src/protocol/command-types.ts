@@ -3,6 +3,10 @@
 // Fields that only exist at level 5 are always present: decoding a 1.x command fills the neutral value
 // (0, false, '', empty bytes), and encoding at a 1.x level refuses a non-neutral value.
 // Numeric fields are JS numbers; values above Number.MAX_SAFE_INTEGER (9 PB) are refused as invalid data.
+// Which commands exist where: all levels have SSRM SSID SFID SFPA SFNA DATA CDT EFID EFPA EFNA ESID CD EERP
+// and RTR (RFC 2204 §5.3.14); NERP exists from level 4 (OFTP 1.4, RFC 5024 §1.2) with no reason text,
+// hash or signature before level 5; SECD, AUCH and AURP exist at level 5 only.
+// Level 4 carries the date and time stamps as CCYYMMDD and HHMMSScccc (levels 1/2: YYMMDD and HHMMSS).
 
 /** SSIDLEV: 1 = OFTP 1.2/1.3 (RFC 2204), 2 = 1.3, 4 = 1.4, 5 = 2.0 (RFC 5024). */
 export type ProtocolLevel = 1 | 2 | 4 | 5;
@@ -51,9 +55,10 @@ export interface Sfid {
   cmd: 'SFID';
   /** SFIDDSN, X(26) */
   datasetName: string;
-  /** SFIDDATE, 'CCYYMMDD' (level 1/2 carry YYMMDD on the wire) */
+  /** SFIDDATE, 'CCYYMMDD' (level 1/2 carry YYMMDD on the wire: YY 50..99 is 19YY, 00..49 is 20YY) */
   date: string;
-  /** SFIDTIME, 'HHMMSScccc' (level 1/2 carry HHMMSS on the wire; the counter decodes as '0000') */
+  /** SFIDTIME, 'HHMMSScccc' (level 1/2 carry HHMMSS on the wire: the counter decodes as '0000', and
+   * encoding at those levels refuses any other counter rather than drop it) */
   time: string;
   /** SFIDUSER, X(8) */
   userData: string;
@@ -145,7 +150,8 @@ export interface Esid {
   cmd: 'ESID';
   /** ESIDREAS */
   reason: number;
-  /** ESIDREAST, UTF-8 <= 999 octets (level 5 only) */
+  /** ESIDREAST, UTF-8 <= 999 octets (level 5 only; an ESID in the 2.0 form is decoded with its text
+   * at any level, since ESID can arrive before the level is agreed) */
   reasonText: string;
 }
 
@@ -175,7 +181,7 @@ export interface Eerp {
   signature: Uint8Array;
 }
 
-/** NERP (§5.3.14, level 5 only). */
+/** NERP (§5.3.14; from level 4, where it ends at NERPREAS: text, hash and signature are level 5). */
 export interface Nerp {
   cmd: 'NERP';
   /** NERPDSN */
@@ -192,15 +198,15 @@ export interface Nerp {
   creator: string;
   /** NERPREAS */
   reason: number;
-  /** NERPREAST */
+  /** NERPREAST (level 5 only) */
   reasonText: string;
-  /** NERPHSH */
+  /** NERPHSH (level 5 only) */
   fileHash: Uint8Array;
-  /** NERPSIG */
+  /** NERPSIG (level 5 only) */
   signature: Uint8Array;
 }
 
-/** RTR (§5.3.15, level 5 only). */
+/** RTR (§5.3.15; RFC 2204 §5.3.14: every level). */
 export interface Rtr {
   cmd: 'RTR';
 }
