@@ -5,9 +5,12 @@
 // The built-ins `help` and `version` live in src/cli/run.ts and are not listed here.
 import type { CliCommand } from './command.ts';
 
-// Planned, one line each: init, partner, serve, send, transfers.
-// e.g. import { command as init } from './init.ts';
+import { command as init } from './init.ts';
+import { command as partner } from './partner.ts';
+import { command as transfers } from './transfers.ts';
 
 export const COMMANDS: readonly CliCommand[] = [
-  // init,
+  init,
+  partner,
+  transfers,
 ];

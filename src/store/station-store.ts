@@ -88,7 +88,8 @@ export class StationStore {
   }
 
   /** Adds a partner after validating the whole resulting config. */
-  async addPartner(partner: Partial<PartnerConfig> & Record<string, unknown>): Promise<PartnerConfig> {
+  /** `partner` is checked by the schema, so it may come straight from user input. */
+  async addPartner(partner: Record<string, unknown>): Promise<PartnerConfig> {
     const next = validateStationConfig(
       { ...this.#db.data, partners: [...this.#db.data.partners, partner] },
       'partner',
