@@ -1,0 +1,173 @@
+// Durable file-system primitives the rest of src/files/ is built on.
+// The rule everywhere: data is fsynced before the name that makes it visible is created, and the
+// directory holding a new, renamed or removed name is fsynced before the operation is reported done.
+// Temporary names start with '.' and end with '.tmp', in the same directory as their final name.
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { link, mkdir, open, readFile, rename, rm, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { errnoCode, ioError } from './file-errors.ts';
+
+/** fsync a directory, so that names created, renamed or removed in it survive a crash. */
+export async function fsyncDir(dir: string): Promise<void> {
+  let fh: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    fh = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+    await fh.sync();
+  } catch (err) {
+    throw ioError('fsync directory', dir, err);
+  } finally {
+    await fh?.close().catch(() => {});
+  }
+}
+
+/** A unique hidden temporary name next to `path` (same directory, so a rename is atomic). */
+export function tempNameFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/**
+ * Writes `data` to `path` atomically and durably: temp name, write, fsync, rename over `path`,
+ * fsync the directory. A reader sees the old content or the new one, never a mix.
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const temp = tempNameFor(path);
+  let fh: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    fh = await open(temp, 'wx', 0o644);
+    await fh.writeFile(data);
+    await fh.sync();
+    await fh.close();
+    fh = undefined;
+    await rename(temp, path);
+  } catch (err) {
+    await fh?.close().catch(() => {});
+    await unlink(temp).catch(() => {});
+    throw ioError('atomic write of', path, err);
+  }
+  await fsyncDir(dirname(path));
+}
+
+/** `writeFileAtomic` of `JSON.stringify(value)` with a trailing newline. */
+export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+  await writeFileAtomic(path, `${JSON.stringify(value, null, 1)}\n`);
+}
+
+/** Parses a JSON file; undefined when it does not exist. A corrupt file is an 'OFTP_ERR_IO' error. */
+export async function readJsonIfExists<T>(path: string): Promise<T | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return undefined;
+    throw ioError('read', path, err);
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (err) {
+    throw ioError('parse JSON of', path, err);
+  }
+}
+
+/**
+ * Creates `dir` (and missing parents) and fsyncs the parent of every level it created, so the new
+ * directory itself survives a crash.
+ */
+export async function mkdirDurable(dir: string): Promise<void> {
+  let first: string | undefined;
+  try {
+    first = await mkdir(dir, { recursive: true, mode: 0o755 });
+  } catch (err) {
+    throw ioError('mkdir', dir, err);
+  }
+  if (first === undefined) return;
+  // fsync from the deepest created level up to the parent of the first created one.
+  let level = dir;
+  for (;;) {
+    await fsyncDir(dirname(level));
+    if (level === first) break;
+    level = dirname(level);
+  }
+}
+
+/**
+ * Creates the name `to` for the file `from` without ever replacing an existing `to`:
+ * hard link (fails with EEXIST instead of overwriting), then unlink `from`.
+ * Returns false when `to` exists. Directories are not fsynced here.
+ * Filesystems without hard links (EPERM/ENOTSUP, e.g. some SMB mounts) fall back to
+ * "check, then rename", which is only safe against writers that do not race on the same name;
+ * the file layer serialises its own commits per directory.
+ */
+export async function moveNoReplace(from: string, to: string): Promise<boolean> {
+  try {
+    await link(from, to);
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code === 'EEXIST') return false;
+    if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'ENOSYS') {
+      return renameIfAbsent(from, to);
+    }
+    throw ioError('link', `${from} -> ${to}`, err);
+  }
+  try {
+    await unlink(from);
+  } catch (err) {
+    throw ioError('unlink', from, err);
+  }
+  return true;
+}
+
+async function renameIfAbsent(from: string, to: string): Promise<boolean> {
+  try {
+    const fh = await open(to, 'r');
+    await fh.close();
+    return false;
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw ioError('stat', to, err);
+  }
+  try {
+    await rename(from, to);
+  } catch (err) {
+    throw ioError('rename', `${from} -> ${to}`, err);
+  }
+  return true;
+}
+
+/** Removes a file (absent is fine) and fsyncs its directory. */
+export async function unlinkDurable(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return;
+    throw ioError('unlink', path, err);
+  }
+  await fsyncDir(dirname(path));
+}
+
+/** Removes a directory tree; absent is fine. No fsync: callers first rename it out of sight. */
+export async function removeTree(path: string): Promise<void> {
+  try {
+    await rm(path, { recursive: true, force: true });
+  } catch (err) {
+    throw ioError('remove', path, err);
+  }
+}
+
+/** Runs `task` after every task queued before it under the same key has settled (per-key mutex). */
+export class KeyedQueue {
+  readonly #tails = new Map<string, Promise<unknown>>();
+
+  run<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.#tails.get(key) ?? Promise.resolve();
+    const result = previous.then(task, task);
+    const tail = result.then(
+      () => {},
+      () => {},
+    );
+    this.#tails.set(key, tail);
+    tail.then(() => {
+      if (this.#tails.get(key) === tail) this.#tails.delete(key);
+    });
+    return result;
+  }
+}

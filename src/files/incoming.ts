@@ -1,0 +1,534 @@
+// A virtual file being received (RFC 5024 §4.3.3 restart, §5.3.3 SFID, §5.3.4 SFPA, §5.3.8 EFID).
+// Theory of operation:
+// - The partial lives in a hidden temp directory (e.g. <inbox>/.partial/) on the same filesystem as
+//   the final directory, as '<identityKey>.part', with '<identityKey>.ckpt.json' beside it.
+// - openIncoming() resumes from the checkpoint when the same identity with the same attributes comes
+//   back and the sender offers a restart: it answers min(SFIDREST, durable position), truncates the
+//   partial to exactly that point, and lowers the checkpoint first when needed. Otherwise it starts at 0.
+// - write()/writeRecord()/writeRecordPart() are awaited one at a time; they copy into a 64 KiB buffer
+//   and wait for the disk when it is full, so a slow disk slows the caller (and the peer's credit).
+// - checkpoint() = flush + fsync data, then persist {octets, records, units} atomically: a checkpoint
+//   never claims data that is not durable. close() keeps the partial for a later restart (anything
+//   after the last checkpoint is dropped then, exactly as a crash would).
+// - commit() = flush + fsync, then give the partial its final name without ever replacing a file
+//   (hard link + unlink; on collision NAME~1, NAME~2, ...), fsync both directories, drop the checkpoint.
+// Counts (EFID): F/V records; units = user data octets, for V without the local 2-octet prefixes;
+// a file travelling as U (secured) counts octets and no records.
+import { type FileHandle, open } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { VirtualFileFormat } from '../protocol/command-types.ts';
+import { OftpError } from '../errors.ts';
+import { FileReason } from '../protocol/reason-codes.ts';
+import {
+  fsyncDir,
+  KeyedQueue,
+  mkdirDurable,
+  moveNoReplace,
+  readJsonIfExists,
+  unlinkDurable,
+  writeJsonAtomic,
+} from './durable-fs.ts';
+import { badArgument, badState, errnoCode, FileRefusedError, ioError } from './file-errors.ts';
+import {
+  checkpointMatches,
+  durableRestartPosition,
+  INCOMING_CHECKPOINT_VERSION,
+  type IncomingCheckpoint,
+} from './incoming-checkpoint.ts';
+import {
+  assertSafeFileName,
+  collisionName,
+  identityKey,
+  type VirtualFileIdentity,
+  validateIdentity,
+} from './naming.ts';
+import { BLOCK_SIZE, checkRecordSize, isRecordFormat, MAX_V_RECORD, transmissionFormat } from './record-formats.ts';
+import { vRecordOffset } from './restart-offsets.ts';
+
+/** What the SFID announced (an Sfid object fits). */
+export interface IncomingSpec {
+  /** SFIDFMT */
+  format: VirtualFileFormat;
+  /** SFIDLRECL */
+  maxRecordSize: number;
+  /** SFIDFSIZ, 1K blocks */
+  fileSize: number;
+  /** SFIDREST offered by the sender; 0 when it offers none (or restart is off for the session). */
+  restartPosition: number;
+  /** SFIDSEC / SFIDCOMP / SFIDENV: non-zero means the octets travel as U. */
+  securityLevel?: number;
+  compression?: number;
+  envelope?: number;
+}
+
+export interface IncomingOptions {
+  /** Write buffer in octets (default 64 KiB). */
+  bufferSize?: number;
+  /** Milliseconds since the epoch, for checkpoint times. */
+  now?: () => number;
+  /** Identities open in this process (default: one set per process). Tests pass their own. */
+  locks?: Set<string>;
+}
+
+export type CountCheck =
+  | { ok: true }
+  | { ok: false; /** EFNA reason: 10 invalid record count, 11 invalid byte count */ reason: number; message: string };
+
+export interface CommittedFile {
+  /** Absolute path of the delivered file. */
+  path: string;
+  /** Its name in the final directory (finalName, or finalName~n after a collision). */
+  name: string;
+  octets: number;
+  records: number;
+  units: number;
+}
+
+const processLocks = new Set<string>();
+const commitQueue = new KeyedQueue();
+const MAX_COLLISIONS = 9999;
+
+/**
+ * Opens the partial for `identity` in `tempDir`. `restartPosition` of the result is the SFPAACNT to
+ * answer. Throws FileRefusedError for a bad identity (SFNA 01/02/03) or when the same identity is
+ * already being received in this process (SFNA 13, retry Y).
+ */
+export async function openIncoming(
+  tempDir: string,
+  identity: VirtualFileIdentity,
+  spec: IncomingSpec,
+  options: IncomingOptions = {},
+): Promise<IncomingFile> {
+  validateIdentity(identity);
+  const tf = transmissionFormat(spec);
+  const lrecl = isRecordFormat(tf) ? spec.maxRecordSize : 0;
+  if (isRecordFormat(tf)) checkRecordSize(tf, lrecl);
+  if (!Number.isSafeInteger(spec.restartPosition) || spec.restartPosition < 0) {
+    throw badArgument(`restart position ${spec.restartPosition}`);
+  }
+  await mkdirDurable(tempDir);
+  const key = identityKey(identity);
+  const partPath = join(tempDir, `${key}.part`);
+  const checkpointPath = join(tempDir, `${key}.ckpt.json`);
+  const locks = options.locks ?? processLocks;
+  if (locks.has(partPath)) {
+    throw new FileRefusedError(
+      `${identity.datasetName} ${identity.date} ${identity.time} is already being received`,
+      FileReason.duplicateFile,
+      true,
+    );
+  }
+  locks.add(partPath);
+  const now = options.now ?? Date.now;
+  const announced = { format: spec.format, transmissionFormat: tf, maxRecordSize: lrecl, fileSize: spec.fileSize };
+  const base: Omit<IncomingCheckpoint, 'octets' | 'records' | 'units' | 'updatedAt'> = {
+    version: INCOMING_CHECKPOINT_VERSION,
+    ...identityFields(identity),
+    ...announced,
+  };
+  let fh: FileHandle | undefined;
+  try {
+    const saved = await readJsonIfExists<IncomingCheckpoint>(checkpointPath);
+    fh = await openPart(partPath);
+    const size = (await fh.stat()).size;
+    let start = { octets: 0, records: 0, units: 0 };
+    let resumed = false;
+    if (saved && checkpointMatches(saved, identity, announced) && size >= saved.octets && spec.restartPosition > 0) {
+      const answer = Math.min(spec.restartPosition, durableRestartPosition(saved));
+      const point = await restartPoint(fh, partPath, saved, answer);
+      if (point !== undefined && answer > 0) {
+        if (point.octets < saved.octets) {
+          // Lower the claim before cutting the data it covers.
+          await writeJsonAtomic(checkpointPath, { ...base, ...point, updatedAt: new Date(now()).toISOString() });
+        }
+        start = point;
+        resumed = true;
+      }
+    }
+    if (!resumed && saved) await unlinkDurable(checkpointPath);
+    if (size !== start.octets) {
+      await fh.truncate(start.octets);
+      await fh.sync();
+    }
+    await fsyncDir(tempDir);
+    const file = new IncomingFile({
+      fh,
+      tempDir,
+      partPath,
+      checkpointPath,
+      locks,
+      base,
+      start,
+      resumed,
+      bufferSize: options.bufferSize ?? 64 * 1024,
+      now,
+    });
+    return file;
+  } catch (err) {
+    await fh?.close().catch(() => {});
+    locks.delete(partPath);
+    throw err;
+  }
+}
+
+/**
+ * Octets of a partial for `identity` proven durable by its checkpoint (0 if none): what a resumed
+ * transfer will not need again, for the space guard's `alreadyStoredBytes`.
+ */
+export async function durablePartialOctets(tempDir: string, identity: VirtualFileIdentity): Promise<number> {
+  const saved = await readJsonIfExists<IncomingCheckpoint>(join(tempDir, `${identityKey(identity)}.ckpt.json`));
+  return saved && Number.isSafeInteger(saved.octets) ? saved.octets : 0;
+}
+
+function identityFields(identity: VirtualFileIdentity): VirtualFileIdentity {
+  const { datasetName, date, time, originator, destination } = identity;
+  return { datasetName, date, time, originator, destination };
+}
+
+async function openPart(path: string): Promise<FileHandle> {
+  try {
+    return await open(path, 'r+');
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw ioError('open', path, err);
+  }
+  try {
+    return await open(path, 'w+', 0o644);
+  } catch (err) {
+    throw ioError('create', path, err);
+  }
+}
+
+/** Octets/records/units at restart position `answer` (<= durable), or undefined if it cannot be found. */
+async function restartPoint(
+  fh: FileHandle,
+  path: string,
+  saved: IncomingCheckpoint,
+  answer: number,
+): Promise<{ octets: number; records: number; units: number } | undefined> {
+  switch (saved.transmissionFormat) {
+    case 'U':
+    case 'T': {
+      const octets = answer * BLOCK_SIZE;
+      return { octets, records: 0, units: octets };
+    }
+    case 'F': {
+      const octets = answer * saved.maxRecordSize;
+      return { octets, records: answer, units: octets };
+    }
+    case 'V': {
+      const octets = answer === saved.records ? saved.octets : await vRecordOffset(fh, path, saved.octets, answer);
+      return octets === undefined ? undefined : { octets, records: answer, units: octets - 2 * answer };
+    }
+  }
+}
+
+interface IncomingInit {
+  fh: FileHandle;
+  tempDir: string;
+  partPath: string;
+  checkpointPath: string;
+  locks: Set<string>;
+  base: Omit<IncomingCheckpoint, 'octets' | 'records' | 'units' | 'updatedAt'>;
+  start: { octets: number; records: number; units: number };
+  resumed: boolean;
+  bufferSize: number;
+  now: () => number;
+}
+
+export class IncomingFile {
+  /** SFPAACNT to answer: records (F/V) or 1K blocks (U/T). Data resumes right after it. */
+  readonly restartPosition: number;
+  /** True when an earlier partial was kept. */
+  readonly resumed: boolean;
+  /** The format the octets arrive in. */
+  readonly transmissionFormat: VirtualFileFormat;
+  /** Path of the partial (hidden temp directory). */
+  readonly partPath: string;
+  readonly #fh: FileHandle;
+  readonly #tempDir: string;
+  readonly #checkpointPath: string;
+  readonly #locks: Set<string>;
+  readonly #base: IncomingInit['base'];
+  readonly #now: () => number;
+  readonly #lrecl: number;
+  readonly #recordLimit: number;
+  /** Octets accepted (written or buffered), records and units: totals from the start of the file. */
+  #octets: number;
+  #records: number;
+  #units: number;
+  /** File offset where the write buffer starts. */
+  #flushedOctets: number;
+  #durable: { octets: number; records: number; units: number };
+  readonly #buffer: Buffer;
+  #buffered = 0;
+  /** A record being assembled by writeRecordPart (F/V), bounded by the record size. */
+  #record: Buffer | undefined;
+  #recordFilled = 0;
+  #busy = false;
+  #state: 'open' | 'closed' | 'committed' | 'discarded' = 'open';
+
+  constructor(init: IncomingInit) {
+    this.#fh = init.fh;
+    this.#tempDir = init.tempDir;
+    this.partPath = init.partPath;
+    this.#checkpointPath = init.checkpointPath;
+    this.#locks = init.locks;
+    this.#base = init.base;
+    this.#now = init.now;
+    this.transmissionFormat = init.base.transmissionFormat;
+    this.#lrecl = init.base.maxRecordSize;
+    this.#recordLimit =
+      this.transmissionFormat === 'V' && this.#lrecl === 0 ? MAX_V_RECORD : this.#lrecl;
+    this.resumed = init.resumed;
+    this.#octets = init.start.octets;
+    this.#records = init.start.records;
+    this.#units = init.start.units;
+    this.#flushedOctets = init.start.octets;
+    this.#durable = { ...init.start };
+    this.#buffer = Buffer.allocUnsafe(init.bufferSize);
+    this.restartPosition = durableRestartPosition({ transmissionFormat: this.transmissionFormat, ...init.start });
+  }
+
+  /** Totals received so far (from the start of the file) and the durable restart position. */
+  progress(): { octets: number; records: number; units: number; durableRestartPosition: number } {
+    return {
+      octets: this.#octets,
+      records: this.#records,
+      units: this.#units,
+      durableRestartPosition: durableRestartPosition({ transmissionFormat: this.transmissionFormat, ...this.#durable }),
+    };
+  }
+
+  /** Appends U/T octets (or any file travelling as U). Await before the next call. */
+  write(bytes: Uint8Array): Promise<void> {
+    return this.#exclusive(async () => {
+      if (isRecordFormat(this.transmissionFormat)) {
+        throw badState(`write() is for U/T files; this ${this.transmissionFormat} file takes records`);
+      }
+      await this.#append(bytes);
+      this.#units += bytes.length;
+    });
+  }
+
+  /** Appends one whole F/V record (user data only). Await before the next call. */
+  writeRecord(record: Uint8Array): Promise<void> {
+    return this.#exclusive(async () => {
+      this.#expectRecords();
+      if (this.#record && this.#recordFilled > 0) throw badState('a record part is pending');
+      await this.#appendRecord(record);
+    });
+  }
+
+  /**
+   * Appends part of a record, as subrecords arrive in data exchange buffers (§7.3); `endOfRecord`
+   * closes it. The record is held until complete (at most SFIDLRECL octets).
+   */
+  writeRecordPart(part: Uint8Array, endOfRecord: boolean): Promise<void> {
+    return this.#exclusive(async () => {
+      this.#expectRecords();
+      if (this.#recordFilled + part.length > this.#recordLimit) throw this.#tooLong(this.#recordFilled + part.length);
+      if (!this.#record) this.#record = Buffer.allocUnsafe(this.#recordLimit);
+      this.#record.set(part, this.#recordFilled);
+      this.#recordFilled += part.length;
+      if (endOfRecord) {
+        const record = this.#record.subarray(0, this.#recordFilled);
+        this.#recordFilled = 0;
+        await this.#appendRecord(record);
+      }
+    });
+  }
+
+  /**
+   * Makes everything written so far durable and records it: flush, fsync, then the checkpoint file
+   * (atomic). Returns the restart position now proven durable. A record part still pending is not
+   * included.
+   */
+  checkpoint(): Promise<number> {
+    return this.#exclusive(async () => {
+      await this.#flush();
+      try {
+        await this.#fh.sync();
+      } catch (err) {
+        throw ioError('fsync', this.partPath, err);
+      }
+      const point = { octets: this.#octets, records: this.#records, units: this.#units };
+      const saved: IncomingCheckpoint = { ...this.#base, ...point, updatedAt: new Date(this.#now()).toISOString() };
+      await writeJsonAtomic(this.#checkpointPath, saved);
+      this.#durable = point;
+      return this.progress().durableRestartPosition;
+    });
+  }
+
+  /**
+   * EFID check (§5.3.8) against what was written. U/T (and files travelling as U): the record count is
+   * not checked (the RFC says zero; some peers count lines), the unit count must equal the octets.
+   * F/V: both must match; units are user data octets (V without its 2-octet prefixes).
+   */
+  verifyCounts(recordCount: number, unitCount: number): CountCheck {
+    if (this.#recordFilled > 0) {
+      return { ok: false, reason: FileReason.invalidRecordCount, message: 'the last record is incomplete' };
+    }
+    if (isRecordFormat(this.transmissionFormat) && recordCount !== this.#records) {
+      return {
+        ok: false,
+        reason: FileReason.invalidRecordCount,
+        message: `EFID record count ${recordCount}, received ${this.#records}`,
+      };
+    }
+    if (unitCount !== this.#units) {
+      return {
+        ok: false,
+        reason: FileReason.invalidByteCount,
+        message: `EFID unit count ${unitCount}, received ${this.#units}`,
+      };
+    }
+    return { ok: true };
+  }
+
+  /**
+   * Delivers the file as `finalDir/finalName` (or finalName~1, ~2, ... if taken; never overwrites).
+   * `finalDir` must be on the same filesystem as the temp directory. Durable when it resolves.
+   */
+  commit(finalDir: string, finalName: string): Promise<CommittedFile> {
+    return this.#exclusive(async () => {
+      assertSafeFileName(finalName);
+      if (this.#recordFilled > 0) throw badState('cannot commit with an incomplete record');
+      await this.#flush();
+      try {
+        await this.#fh.sync();
+      } catch (err) {
+        throw ioError('fsync', this.partPath, err);
+      }
+      await this.#fh.close().catch(() => {});
+      this.#state = 'closed';
+      await mkdirDurable(finalDir);
+      const name = await commitQueue.run(finalDir, async () => {
+        for (let n = 0; n <= MAX_COLLISIONS; n++) {
+          const candidate = collisionName(finalName, n);
+          assertSafeFileName(candidate);
+          let placed: boolean;
+          try {
+            placed = await moveNoReplace(this.partPath, join(finalDir, candidate));
+          } catch (err) {
+            const cause = (err as { cause?: unknown }).cause;
+            if (errnoCode(cause) === 'EXDEV') {
+              throw new OftpError(
+                'OFTP_ERR_IO',
+                `cannot commit into ${finalDir}: the temp directory ${this.#tempDir} is on another filesystem (EXDEV)`,
+                { cause },
+              );
+            }
+            throw err;
+          }
+          if (placed) {
+            await fsyncDir(finalDir);
+            return candidate;
+          }
+        }
+        throw ioError('commit', join(finalDir, finalName), new Error(`more than ${MAX_COLLISIONS} collisions`));
+      });
+      await fsyncDir(this.#tempDir);
+      await unlinkDurable(this.#checkpointPath);
+      this.#state = 'committed';
+      this.#locks.delete(this.partPath);
+      return { path: join(finalDir, name), name, octets: this.#octets, records: this.#records, units: this.#units };
+    });
+  }
+
+  /** Drops the partial and its checkpoint (EFNA, refused file, operator). */
+  discard(): Promise<void> {
+    if (this.#state === 'discarded' || this.#state === 'committed') return Promise.resolve();
+    return this.#exclusive(async () => {
+      if (this.#state === 'open') await this.#fh.close().catch(() => {});
+      await unlinkDurable(this.#checkpointPath);
+      await unlinkDurable(this.partPath);
+      this.#state = 'discarded';
+      this.#locks.delete(this.partPath);
+    }, true);
+  }
+
+  /**
+   * Releases the partial and keeps it for a restart (session lost). Data after the last checkpoint()
+   * is not claimed and will be cut at the next open; call checkpoint() first to keep it.
+   */
+  async close(): Promise<void> {
+    if (this.#state === 'committed' || this.#state === 'discarded') return;
+    if (this.#state === 'open') await this.#fh.close().catch(() => {});
+    this.#state = 'closed';
+    this.#locks.delete(this.partPath);
+  }
+
+  #expectRecords(): void {
+    if (!isRecordFormat(this.transmissionFormat)) {
+      throw badState(`records are for F/V files; this ${this.transmissionFormat} file takes write()`);
+    }
+  }
+
+  #tooLong(length: number): FileRefusedError {
+    return new FileRefusedError(
+      `record of ${length} octets exceeds the record size ${this.#recordLimit}`,
+      FileReason.recordLengthNotSupported,
+    );
+  }
+
+  async #appendRecord(record: Uint8Array): Promise<void> {
+    if (this.transmissionFormat === 'F') {
+      if (record.length !== this.#lrecl) {
+        throw new FileRefusedError(
+          `F record ${this.#records + 1} has ${record.length} octets, not ${this.#lrecl}`,
+          record.length > this.#lrecl ? FileReason.recordLengthNotSupported : FileReason.formatNotSupported,
+        );
+      }
+      await this.#append(record);
+    } else {
+      if (record.length > this.#recordLimit) throw this.#tooLong(record.length);
+      await this.#append(Uint8Array.of(record.length >>> 8, record.length & 0xff));
+      await this.#append(record);
+    }
+    this.#records++;
+    this.#units += record.length;
+  }
+
+  async #append(bytes: Uint8Array): Promise<void> {
+    if (this.#buffered + bytes.length > this.#buffer.length) await this.#flush();
+    if (bytes.length >= this.#buffer.length) {
+      await this.#writeAt(bytes, this.#flushedOctets);
+      this.#flushedOctets += bytes.length;
+    } else {
+      this.#buffer.set(bytes, this.#buffered);
+      this.#buffered += bytes.length;
+    }
+    this.#octets += bytes.length;
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#buffered === 0) return;
+    await this.#writeAt(this.#buffer.subarray(0, this.#buffered), this.#flushedOctets);
+    this.#flushedOctets += this.#buffered;
+    this.#buffered = 0;
+  }
+
+  async #writeAt(bytes: Uint8Array, position: number): Promise<void> {
+    let done = 0;
+    while (done < bytes.length) {
+      let bytesWritten: number;
+      try {
+        ({ bytesWritten } = await this.#fh.write(bytes, done, bytes.length - done, position + done));
+      } catch (err) {
+        throw ioError('write', this.partPath, err);
+      }
+      done += bytesWritten;
+    }
+  }
+
+  async #exclusive<T>(task: () => Promise<T>, evenIfClosed = false): Promise<T> {
+    if (this.#busy) throw badState('IncomingFile calls must be awaited one at a time');
+    if (!evenIfClosed && this.#state !== 'open') throw badState(`IncomingFile is ${this.#state}`);
+    this.#busy = true;
+    try {
+      return await task();
+    } finally {
+      this.#busy = false;
+    }
+  }
+}

@@ -1,0 +1,138 @@
+// Pending end-to-end receipts (RFC 5024 §4.3.6, §5.3.13 EERP, §5.3.14 NERP, §5.3.15 RTR): receipts we
+// owe a partner, kept durably until the peer acknowledges them with RTR. They survive restarts and are
+// sent in the next session with that partner, whichever side opens it. One small JSON file per receipt:
+//   <dir>/<partner>/<seq:12>-<EERP|NERP>-<identityKey>.json
+// written atomically (temp + fsync + rename + directory fsync). Binary fields (hash, signature) are
+// stored as base64. Adding the same receipt (kind + identity) twice keeps the first one.
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Eerp, Nerp } from '../protocol/command-types.ts';
+import { mkdirDurable, readJsonIfExists, unlinkDurable, writeJsonAtomic } from './durable-fs.ts';
+import { badArgument, errnoCode, ioError } from './file-errors.ts';
+import { assertSafeFileName, identityKey } from './naming.ts';
+
+export type Receipt = Eerp | Nerp;
+
+export interface StoredReceipt {
+  /** File name without '.json'; pass it to remove(). */
+  id: string;
+  partner: string;
+  /** ISO 8601 time it was stored. */
+  createdAt: string;
+  receipt: Receipt;
+}
+
+interface ReceiptFile {
+  version: 1;
+  id: string;
+  partner: string;
+  createdAt: string;
+  receipt: Record<string, unknown> & { cmd: 'EERP' | 'NERP'; fileHash: string; signature: string };
+}
+
+const RECEIPT_NAME = /^(\d{12})-(EERP|NERP)-(.+)\.json$/;
+
+export class PendingReceiptStore {
+  readonly dir: string;
+  readonly #now: () => number;
+  #sequence: number;
+
+  private constructor(dir: string, sequence: number, now: () => number) {
+    this.dir = dir;
+    this.#sequence = sequence;
+    this.#now = now;
+  }
+
+  static async open(dir: string, options: { now?: () => number } = {}): Promise<PendingReceiptStore> {
+    await mkdirDurable(dir);
+    let max = 0;
+    for (const partner of await listDir(dir)) {
+      const partnerDir = join(dir, partner);
+      for (const name of await listDir(partnerDir)) {
+        const m = RECEIPT_NAME.exec(name);
+        if (m) max = Math.max(max, Number(m[1]));
+      }
+      // temp files of interrupted atomic writes
+      for (const name of await readdir(partnerDir).catch(() => [] as string[])) {
+        if (name.startsWith('.') && name.endsWith('.tmp')) await rm(join(partnerDir, name), { force: true });
+      }
+    }
+    return new PendingReceiptStore(dir, max, options.now ?? Date.now);
+  }
+
+  /** Stores a receipt owed to `partner`; durable when it resolves. */
+  async add(partner: string, receipt: Receipt): Promise<StoredReceipt> {
+    assertSafeFileName(partner);
+    if (receipt.cmd !== 'EERP' && receipt.cmd !== 'NERP') throw badArgument('only EERP and NERP are stored');
+    const partnerDir = join(this.dir, partner);
+    await mkdirDurable(partnerDir);
+    const suffix = `${receipt.cmd}-${identityKey(receipt)}`;
+    for (const existing of await this.list(partner)) {
+      if (existing.id.slice(13) === suffix) return existing;
+    }
+    const id = `${String(++this.#sequence).padStart(12, '0')}-${suffix}`;
+    const stored: StoredReceipt = { id, partner, createdAt: new Date(this.#now()).toISOString(), receipt };
+    const file: ReceiptFile = {
+      version: 1,
+      id,
+      partner,
+      createdAt: stored.createdAt,
+      receipt: {
+        ...receipt,
+        fileHash: Buffer.from(receipt.fileHash).toString('base64'),
+        signature: Buffer.from(receipt.signature).toString('base64'),
+      },
+    };
+    await writeJsonAtomic(join(partnerDir, `${id}.json`), file);
+    return stored;
+  }
+
+  /** Receipts owed to `partner`, oldest first. */
+  async list(partner: string): Promise<StoredReceipt[]> {
+    assertSafeFileName(partner);
+    const partnerDir = join(this.dir, partner);
+    const names = (await listDir(partnerDir)).filter((n) => RECEIPT_NAME.test(n)).sort();
+    const out: StoredReceipt[] = [];
+    for (const name of names) {
+      const file = await readJsonIfExists<ReceiptFile>(join(partnerDir, name));
+      if (!file) continue;
+      out.push({
+        id: file.id,
+        partner: file.partner,
+        createdAt: file.createdAt,
+        receipt: {
+          ...file.receipt,
+          fileHash: new Uint8Array(Buffer.from(file.receipt.fileHash, 'base64')),
+          signature: new Uint8Array(Buffer.from(file.receipt.signature, 'base64')),
+        } as Receipt,
+      });
+    }
+    return out;
+  }
+
+  /** Partners that are owed at least one receipt. */
+  async partners(): Promise<string[]> {
+    const out: string[] = [];
+    for (const partner of await listDir(this.dir)) {
+      if ((await listDir(join(this.dir, partner))).some((n) => RECEIPT_NAME.test(n))) out.push(partner);
+    }
+    return out.sort();
+  }
+
+  /** Forgets a receipt once the peer has answered it with RTR. Unknown ids are ignored. */
+  async remove(partner: string, id: string): Promise<void> {
+    assertSafeFileName(partner);
+    if (!RECEIPT_NAME.test(`${id}.json`)) throw badArgument(`not a receipt id: ${JSON.stringify(id)}`);
+    assertSafeFileName(`${id}.json`);
+    await unlinkDurable(join(this.dir, partner, `${id}.json`));
+  }
+}
+
+async function listDir(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir)).filter((n) => !n.startsWith('.'));
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return [];
+    throw ioError('list', dir, err);
+  }
+}

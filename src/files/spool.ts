@@ -1,0 +1,436 @@
+// The outgoing spool: virtual files waiting to be sent, per partner, in FIFO order (RFC 5024 §1.5,
+// §5.3.3). An entry is a directory holding the spooled octets and their metadata; it is built under
+// .tmp/, fsynced, and renamed into the partner's folder in one atomic step, so a listed entry is always
+// complete. Removal renames it into .trash/ first. Layout:
+//   <spool>/.tmp/<random>/                    entries being built (cleared at open)
+//   <spool>/.trash/<random>/                  entries being removed (cleared at open)
+//   <spool>/<partner>/<seq:12>-<identityKey>/data             the octets, in the local format
+//   <spool>/<partner>/<seq:12>-<identityKey>/meta.json        SpoolMeta
+//   <spool>/<partner>/<seq:12>-<identityKey>/checkpoint.json  OutgoingCheckpoint (once offered)
+// Enqueue reads the source once: it validates the F/V/T structure, hashes (SHA-256) and copies in the
+// same pass, 64 KiB at a time. One Spool instance owns a spool directory.
+import { createHash, randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { link, mkdir, open, readdir, rename, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import type { VirtualFileFormat } from '../protocol/command-types.ts';
+import { FileReason } from '../protocol/reason-codes.ts';
+import { fsyncDir, KeyedQueue, mkdirDurable, readJsonIfExists, removeTree } from './durable-fs.ts';
+import { READ_CHUNK } from './file-digest.ts';
+import { badArgument, errnoCode, FileRefusedError, ioError } from './file-errors.ts';
+import { assertSafeFileName, identityKey, validateIdentity } from './naming.ts';
+import {
+  loadOutgoingCheckpoint,
+  type OutgoingCheckpoint,
+  restartOffer,
+  saveOutgoingCheckpoint,
+} from './outgoing-checkpoint.ts';
+import {
+  blocksFor,
+  type ContentSummary,
+  checkRecordSize,
+  createContentValidator,
+  transmissionFormat,
+} from './record-formats.ts';
+import { SPOOL_META_VERSION, type SpoolEntry, type SpoolMeta } from './spool-entry.ts';
+import type { TimestampAllocator } from './timestamp-allocator.ts';
+
+/** What the caller says about a file to send. */
+export interface EnqueueMeta {
+  /** Local partner id (safe file name). */
+  partner: string;
+  /** SFIDDSN */
+  datasetName: string;
+  /** SFIDORIG: may differ from our SSIDCODE when we forward (§5.4). */
+  originator: string;
+  /** SFIDDEST */
+  destination: string;
+  /** SFIDDATE/SFIDTIME: give both (forwarding keeps the originator's stamp) or neither (allocated). */
+  date?: string;
+  time?: string;
+  /** SFIDFMT of the original file. */
+  format: VirtualFileFormat;
+  /** SFIDLRECL: required for F; for V optional (default: longest record); 0 for U/T. */
+  maxRecordSize?: number;
+  /** SFIDUSER, at most 8 characters. */
+  userData?: string;
+  /** SFIDDESC, at most 999 UTF-8 octets. */
+  description?: string;
+  /** SFIDSEC 0..3, SFIDCIPH, SFIDCOMP 0/1, SFIDENV 0/1, SFIDSIGN. Any of the first four non-zero: the
+   * source is the already secured file, stored and sent as U without structure checks. */
+  securityLevel?: number;
+  cipherSuite?: number;
+  compression?: number;
+  envelope?: number;
+  signedReceipt?: boolean;
+  /** SFIDOSIZ in 1K blocks; defaults to SFIDFSIZ for an unsecured file, 0 (unknown) otherwise. */
+  originalFileSize?: number;
+}
+
+export interface EnqueueOptions {
+  /**
+   * 'copy' (default): stream a copy. 'link': hard-link the source into the spool (no copy); only when
+   * the caller will never rewrite the source in place (e.g. it deletes it next, making this a move).
+   * Falls back to a copy across filesystems.
+   */
+  transfer?: 'copy' | 'link';
+}
+
+export interface SpoolOptions {
+  /** Allocates SFIDDATE/SFIDTIME when the caller gives none. */
+  allocator?: TimestampAllocator;
+  /** Milliseconds since the epoch, for createdAt. */
+  now?: () => number;
+}
+
+const ENTRY_NAME = /^(\d{12})-(.+)$/;
+const META_FILE = 'meta.json';
+const DATA_FILE = 'data';
+
+export class Spool {
+  readonly dir: string;
+  readonly #tmp: string;
+  readonly #trash: string;
+  readonly #allocator: TimestampAllocator | undefined;
+  readonly #now: () => number;
+  readonly #publish = new KeyedQueue();
+  #sequence: number;
+
+  private constructor(dir: string, sequence: number, options: SpoolOptions) {
+    this.dir = dir;
+    this.#tmp = join(dir, '.tmp');
+    this.#trash = join(dir, '.trash');
+    this.#allocator = options.allocator;
+    this.#now = options.now ?? Date.now;
+    this.#sequence = sequence;
+  }
+
+  /** Opens (creating if needed) the spool in `dir`, clearing leftovers of interrupted work. */
+  static async open(dir: string, options: SpoolOptions = {}): Promise<Spool> {
+    await mkdirDurable(dir);
+    for (const sub of ['.tmp', '.trash']) {
+      await removeTree(join(dir, sub));
+      await mkdirDurable(join(dir, sub));
+    }
+    let max = 0;
+    for (const partner of await listDir(dir)) {
+      if (partner.startsWith('.')) continue;
+      for (const name of await listDir(join(dir, partner))) {
+        const m = ENTRY_NAME.exec(name);
+        if (m) max = Math.max(max, Number(m[1]));
+      }
+    }
+    return new Spool(dir, max, options);
+  }
+
+  /**
+   * Copies (or links) `sourcePath` into the spool with its metadata, atomically. Validates the
+   * identity (FileRefusedError SFNA 01/02/03), the structure of F/V/T content (FileRefusedError
+   * SFNA 04, with the offset) and refuses an identity already spooled for the partner (SFNA 13).
+   */
+  async enqueue(sourcePath: string, meta: EnqueueMeta, options: EnqueueOptions = {}): Promise<SpoolEntry> {
+    assertSafeFileName(meta.partner);
+    const stamp = await this.#stamp(meta);
+    const identity = {
+      datasetName: meta.datasetName,
+      date: stamp.date,
+      time: stamp.time,
+      originator: meta.originator,
+      destination: meta.destination,
+    };
+    validateIdentity(identity);
+    const fields = checkFields(meta);
+    const key = identityKey(identity);
+    const partnerDir = join(this.dir, meta.partner);
+    await mkdirDurable(partnerDir);
+    if ((await this.#findByKey(partnerDir, key)) !== undefined) {
+      throw new FileRefusedError(
+        `${identity.datasetName} ${identity.date} ${identity.time} is already spooled for ${meta.partner}`,
+        FileReason.duplicateFile,
+      );
+    }
+    const sequence = ++this.#sequence;
+    const id = `${String(sequence).padStart(12, '0')}-${key}`;
+    const work = join(this.#tmp, randomBytes(8).toString('hex'));
+    try {
+      await mkdir(work);
+      const dataPath = join(work, DATA_FILE);
+      const content = await spoolContent(sourcePath, dataPath, fields, options.transfer ?? 'copy');
+      const unsecured = fields.transmissionFormat === fields.format;
+      const spooled: SpoolMeta = {
+        version: SPOOL_META_VERSION,
+        id,
+        partner: meta.partner,
+        sequence,
+        ...identity,
+        userData: meta.userData ?? '',
+        format: meta.format,
+        maxRecordSize:
+          meta.format === 'V' && unsecured && !meta.maxRecordSize
+            ? content.summary.longestRecord
+            : fields.maxRecordSize,
+        transmissionFormat: fields.transmissionFormat,
+        fileSize: blocksFor(content.summary.octets),
+        originalFileSize: meta.originalFileSize ?? (unsecured ? blocksFor(content.summary.octets) : 0),
+        octets: content.summary.octets,
+        recordCount: content.summary.records,
+        unitCount: content.summary.units,
+        sha256: content.sha256,
+        securityLevel: meta.securityLevel ?? 0,
+        cipherSuite: meta.cipherSuite ?? 0,
+        compression: meta.compression ?? 0,
+        envelope: meta.envelope ?? 0,
+        signedReceipt: meta.signedReceipt ?? false,
+        description: meta.description ?? '',
+        createdAt: new Date(this.#now()).toISOString(),
+        sourceName: basename(sourcePath),
+      };
+      await writeNewFileDurable(join(work, META_FILE), `${JSON.stringify(spooled, null, 1)}\n`);
+      await fsyncDir(work);
+      const final = join(partnerDir, id);
+      // Check again and publish under the partner's lock: two enqueues of one identity never both land.
+      await this.#publish.run(meta.partner, async () => {
+        if ((await this.#findByKey(partnerDir, key)) !== undefined) {
+          throw new FileRefusedError(
+            `${identity.datasetName} ${identity.date} ${identity.time} is already spooled for ${meta.partner}`,
+            FileReason.duplicateFile,
+          );
+        }
+        try {
+          await rename(work, final);
+        } catch (err) {
+          throw ioError('rename', `${work} -> ${final}`, err);
+        }
+        await fsyncDir(partnerDir);
+      });
+      await fsyncDir(this.#tmp);
+      return { meta: spooled, dir: final, dataPath: join(final, DATA_FILE) };
+    } catch (err) {
+      await removeTree(work).catch(() => {});
+      throw err;
+    }
+  }
+
+  /** Partners with at least one entry directory. */
+  async partners(): Promise<string[]> {
+    const out: string[] = [];
+    for (const name of await listDir(this.dir)) {
+      if (name.startsWith('.')) continue;
+      if ((await listDir(join(this.dir, name))).some((n) => ENTRY_NAME.test(n))) out.push(name);
+    }
+    return out.sort();
+  }
+
+  /** The partner's entries, oldest first (FIFO). */
+  async list(partner: string): Promise<SpoolEntry[]> {
+    assertSafeFileName(partner);
+    const partnerDir = join(this.dir, partner);
+    const names = (await listDir(partnerDir)).filter((n) => ENTRY_NAME.test(n)).sort();
+    const out: SpoolEntry[] = [];
+    for (const name of names) {
+      const entry = await this.#load(partnerDir, name);
+      if (entry) out.push(entry);
+    }
+    return out;
+  }
+
+  /** One entry by partner and id, or undefined. */
+  async get(partner: string, id: string): Promise<SpoolEntry | undefined> {
+    assertSafeFileName(partner);
+    if (!ENTRY_NAME.test(id)) return undefined;
+    assertSafeFileName(id);
+    return this.#load(join(this.dir, partner), id);
+  }
+
+  /** Removes an entry (after EFPA, or when the operator cancels it): it disappears atomically. */
+  async remove(entry: SpoolEntry): Promise<void> {
+    const partnerDir = join(this.dir, entry.meta.partner);
+    const doomed = join(this.#trash, `${entry.meta.id}.${randomBytes(4).toString('hex')}`);
+    try {
+      await rename(entry.dir, doomed);
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return;
+      throw ioError('rename', `${entry.dir} -> ${doomed}`, err);
+    }
+    await fsyncDir(partnerDir);
+    await removeTree(doomed);
+  }
+
+  loadCheckpoint(entry: SpoolEntry): Promise<OutgoingCheckpoint> {
+    return loadOutgoingCheckpoint(entry.dir);
+  }
+
+  saveCheckpoint(entry: SpoolEntry, checkpoint: OutgoingCheckpoint): Promise<void> {
+    return saveOutgoingCheckpoint(entry.dir, checkpoint);
+  }
+
+  /** SFIDREST to offer for this entry in the next SFID (see outgoing-checkpoint.ts). */
+  async restartOffer(entry: SpoolEntry): Promise<number> {
+    return restartOffer(await this.loadCheckpoint(entry), entry.meta.transmissionFormat);
+  }
+
+  async #stamp(meta: EnqueueMeta): Promise<{ date: string; time: string }> {
+    if (meta.date !== undefined && meta.time !== undefined) return { date: meta.date, time: meta.time };
+    if (meta.date !== undefined || meta.time !== undefined) {
+      throw badArgument('give both date and time, or neither');
+    }
+    if (!this.#allocator) throw badArgument('no date/time given and the spool has no TimestampAllocator');
+    return this.#allocator.allocate();
+  }
+
+  async #findByKey(partnerDir: string, key: string): Promise<string | undefined> {
+    return (await listDir(partnerDir)).find((n) => ENTRY_NAME.exec(n)?.[2] === key);
+  }
+
+  async #load(partnerDir: string, name: string): Promise<SpoolEntry | undefined> {
+    const dir = join(partnerDir, name);
+    const meta = await readJsonIfExists<SpoolMeta>(join(dir, META_FILE));
+    if (!meta) return undefined;
+    return { meta, dir, dataPath: join(dir, DATA_FILE) };
+  }
+}
+
+interface CheckedFields {
+  format: VirtualFileFormat;
+  transmissionFormat: VirtualFileFormat;
+  maxRecordSize: number;
+}
+
+function checkFields(meta: EnqueueMeta): CheckedFields {
+  const tf = transmissionFormat(meta);
+  const maxRecordSize = meta.maxRecordSize ?? 0;
+  checkRecordSize(meta.format, maxRecordSize);
+  if ((meta.format === 'U' || meta.format === 'T') && maxRecordSize !== 0) {
+    throw badArgument(`SFIDLRECL must be 0 for a ${meta.format} file`);
+  }
+  if ((meta.userData ?? '').length > 8) throw badArgument('userData (SFIDUSER) is longer than 8');
+  if (Buffer.byteLength(meta.description ?? '', 'utf8') > 999) {
+    throw badArgument('description (SFIDDESC) is longer than 999 octets');
+  }
+  const ranges: [string, number | undefined, number][] = [
+    ['securityLevel', meta.securityLevel, 3],
+    ['cipherSuite', meta.cipherSuite, 99],
+    ['compression', meta.compression, 1],
+    ['envelope', meta.envelope, 1],
+  ];
+  for (const [name, value, max] of ranges) {
+    if (value !== undefined && !(Number.isInteger(value) && value >= 0 && value <= max)) {
+      throw badArgument(`${name} ${value} is not 0..${max}`);
+    }
+  }
+  if (
+    meta.originalFileSize !== undefined &&
+    !(Number.isSafeInteger(meta.originalFileSize) && meta.originalFileSize >= 0)
+  ) {
+    throw badArgument(`originalFileSize ${meta.originalFileSize} is not a non-negative integer`);
+  }
+  return { format: meta.format, transmissionFormat: tf, maxRecordSize };
+}
+
+async function listDir(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return [];
+    throw ioError('list', dir, err);
+  }
+}
+
+async function writeNewFileDurable(path: string, text: string): Promise<void> {
+  let fh: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    fh = await open(path, 'wx', 0o644);
+    await fh.writeFile(text);
+    await fh.sync();
+  } catch (err) {
+    throw ioError('write', path, err);
+  } finally {
+    await fh?.close().catch(() => {});
+  }
+}
+
+/**
+ * Puts the source's octets at `dataPath` (copy or link), validating the transmission format's structure
+ * and hashing in one pass, then fsyncs. Refuses a source that changes while it is read.
+ */
+async function spoolContent(
+  sourcePath: string,
+  dataPath: string,
+  fields: CheckedFields,
+  transfer: 'copy' | 'link',
+): Promise<{ summary: ContentSummary; sha256: string }> {
+  const before = await statRegular(sourcePath);
+  let linked = false;
+  if (transfer === 'link') {
+    try {
+      await link(sourcePath, dataPath);
+      linked = true;
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') {
+        throw ioError('link', `${sourcePath} -> ${dataPath}`, err);
+      }
+    }
+  }
+  // A validator for the transmission format; a secured file is opaque (U), so only counted.
+  const validator = createContentValidator(
+    fields.transmissionFormat,
+    fields.transmissionFormat === 'U' || fields.transmissionFormat === 'T' ? 0 : fields.maxRecordSize,
+  );
+  const hash = createHash('sha256');
+  const buffer = Buffer.allocUnsafe(READ_CHUNK);
+  let source: Awaited<ReturnType<typeof open>> | undefined;
+  let target: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    try {
+      source = await open(linked ? dataPath : sourcePath, constants.O_RDONLY);
+      target = linked ? await open(dataPath, 'r+') : await open(dataPath, 'wx', 0o644);
+    } catch (err) {
+      throw ioError('open', sourcePath, err);
+    }
+    for (;;) {
+      let bytesRead: number;
+      try {
+        ({ bytesRead } = await source.read(buffer, 0, buffer.length, null));
+      } catch (err) {
+        throw ioError('read', sourcePath, err);
+      }
+      if (bytesRead === 0) break;
+      const chunk = buffer.subarray(0, bytesRead);
+      validator.update(chunk);
+      hash.update(chunk);
+      if (!linked) {
+        try {
+          await target.write(chunk, 0, bytesRead, null);
+        } catch (err) {
+          throw ioError('write', dataPath, err);
+        }
+      }
+    }
+    try {
+      await target.sync();
+    } catch (err) {
+      throw ioError('fsync', dataPath, err);
+    }
+  } finally {
+    await source?.close().catch(() => {});
+    await target?.close().catch(() => {});
+  }
+  const summary = validator.finish();
+  const after = await statRegular(sourcePath);
+  if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || summary.octets !== before.size) {
+    throw ioError('spool', sourcePath, Object.assign(new Error('source changed while spooled'), { code: 'ECHANGED' }));
+  }
+  return { summary, sha256: hash.digest('hex') };
+}
+
+async function statRegular(path: string): Promise<{ size: number; mtimeMs: number }> {
+  let s: Awaited<ReturnType<typeof stat>>;
+  try {
+    s = await stat(path);
+  } catch (err) {
+    throw ioError('stat', path, err);
+  }
+  if (!s.isFile()) throw badArgument(`${path} is not a regular file`);
+  return { size: s.size, mtimeMs: s.mtimeMs };
+}

@@ -1,0 +1,213 @@
+import assert from 'node:assert/strict';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { FileRefusedError } from '../../src/files/file-errors.ts';
+import { type EnqueueMeta, Spool } from '../../src/files/spool.ts';
+import { sfidFor } from '../../src/files/spool-entry.ts';
+import { TimestampAllocator } from '../../src/files/timestamp-allocator.ts';
+import { FileReason } from '../../src/protocol/reason-codes.ts';
+import {
+  fixedContent,
+  IDENTITY,
+  sha256Hex,
+  tempDir,
+  textContent,
+  variableRecords,
+  writeSource,
+} from './helpers.ts';
+
+const meta = (over: Partial<EnqueueMeta> = {}): EnqueueMeta => ({
+  partner: 'acme',
+  datasetName: IDENTITY.datasetName,
+  originator: IDENTITY.originator,
+  destination: IDENTITY.destination,
+  date: IDENTITY.date,
+  time: IDENTITY.time,
+  format: 'U',
+  ...over,
+});
+
+test('enqueue spools the octets with their metadata, hash and sizes', async (t) => {
+  const dir = await tempDir(t);
+  const spool = await Spool.open(join(dir, 'spool'), { now: () => Date.parse('2024-02-29T12:00:00Z') });
+  const data = fixedContent(100, 80);
+  const source = await writeSource(dir, 'orders.dat', data);
+  const entry = await spool.enqueue(source, meta({ format: 'F', maxRecordSize: 80, description: 'Bestellungen' }));
+  assert.deepEqual(await readFile(entry.dataPath), data);
+  assert.equal(entry.meta.sha256, sha256Hex(data));
+  assert.equal(entry.meta.octets, 8000);
+  assert.equal(entry.meta.fileSize, 8); // ceil(8000 / 1024)
+  assert.equal(entry.meta.originalFileSize, 8);
+  assert.equal(entry.meta.recordCount, 100);
+  assert.equal(entry.meta.unitCount, 8000);
+  assert.equal(entry.meta.transmissionFormat, 'F');
+  assert.equal(entry.meta.createdAt, '2024-02-29T12:00:00.000Z');
+  assert.equal(entry.meta.sourceName, 'orders.dat');
+  const onDisk = JSON.parse(await readFile(join(entry.dir, 'meta.json'), 'utf8'));
+  assert.deepEqual(onDisk, entry.meta);
+  assert.deepEqual(await readdir(join(dir, 'spool', '.tmp')), []);
+  const sfid = sfidFor(entry.meta, 3);
+  assert.equal(sfid.cmd, 'SFID');
+  assert.equal(sfid.restartPosition, 3);
+  assert.equal(sfid.maxRecordSize, 80);
+  assert.equal(sfid.description, 'Bestellungen');
+  assert.equal(sfid.originator, IDENTITY.originator);
+});
+
+test('V record size defaults to the longest record; units exclude the prefixes', async (t) => {
+  const dir = await tempDir(t);
+  const spool = await Spool.open(join(dir, 'spool'));
+  const { records, local } = variableRecords(50, 300);
+  const entry = await spool.enqueue(await writeSource(dir, 'v', local), meta({ format: 'V' }));
+  assert.equal(entry.meta.recordCount, 50);
+  assert.equal(entry.meta.unitCount, local.length - 100);
+  assert.equal(entry.meta.maxRecordSize, Math.max(...records.map((r) => r.length)));
+});
+
+test('a secured file travels as U and is not structure-checked', async (t) => {
+  const dir = await tempDir(t);
+  const spool = await Spool.open(join(dir, 'spool'));
+  const envelope = Buffer.from([0x30, 0x80, 1, 2, 3]); // not a valid V file, and need not be
+  const entry = await spool.enqueue(
+    await writeSource(dir, 'cms', envelope),
+    meta({ format: 'V', maxRecordSize: 500, securityLevel: 3, cipherSuite: 1, envelope: 1, originalFileSize: 12 }),
+  );
+  assert.equal(entry.meta.transmissionFormat, 'U');
+  assert.equal(entry.meta.format, 'V');
+  assert.equal(entry.meta.maxRecordSize, 500);
+  assert.equal(entry.meta.recordCount, 0);
+  assert.equal(entry.meta.unitCount, 5);
+  assert.equal(entry.meta.originalFileSize, 12);
+});
+
+test('bad F/V/T content is refused at enqueue with a clear error and leaves nothing behind', async (t) => {
+  const dir = await tempDir(t);
+  const spool = await Spool.open(join(dir, 'spool'));
+  const cases: [string, Buffer, Partial<EnqueueMeta>, RegExp][] = [
+    ['F size', Buffer.alloc(81), { format: 'F', maxRecordSize: 80 }, /F file: size 81 is not a multiple of the record size 80/],
+    ['V truncated', Buffer.from([0, 5, 1, 2]), { format: 'V' }, /V file: 4 octets end inside record 1/],
+    ['V too long', Buffer.from([0, 3, 1, 2, 3]), { format: 'V', maxRecordSize: 2 }, /record 1 at offset 0 is 3 octets, longer than the record size 2/],
+    ['V half prefix', Buffer.from([0, 1, 9, 0]), { format: 'V' }, /end inside record/],
+    ['T lone LF', Buffer.from('AB\nC'), { format: 'T' }, /T file: LF without CR at offset 2/],
+    ['T lone CR', Buffer.from('AB\rC'), { format: 'T' }, /T file: CR not followed by LF at offset 2/],
+    ['T tab', Buffer.from('A\tB\r\n'), { format: 'T' }, /octet 0x09 at offset 1 is not printable ASCII/],
+    ['T 8-bit', Buffer.from('caf\xe9', 'latin1'), { format: 'T' }, /octet 0xe9 at offset 3/],
+    ['T long line', Buffer.from(`${'x'.repeat(2049)}\r\n`), { format: 'T' }, /line longer than 2048 characters at offset 2048/],
+    ['T ends in CR', Buffer.from('AB\r'), { format: 'T' }, /ends with CR without LF/],
+  ];
+  for (const [name, data, over, message] of cases) {
+    await assert.rejects(
+      spool.enqueue(await writeSource(dir, 'bad', data), meta(over)),
+      (err: unknown) => {
+        assert.ok(err instanceof FileRefusedError, name);
+        assert.equal(err.fileReason, FileReason.formatNotSupported, name);
+        assert.match(err.message, message, name);
+        return true;
+      },
+    );
+  }
+  assert.deepEqual(await spool.list('acme'), []);
+  assert.deepEqual(await readdir(join(dir, 'spool', '.tmp')), []);
+  // lines of exactly 2048 characters and a last line without CR-LF are fine
+  await spool.enqueue(await writeSource(dir, 'ok', Buffer.from(`${'x'.repeat(2048)}\r\nEND`)), meta({ format: 'T' }));
+});
+
+test('bad metadata is refused before anything is written', async (t) => {
+  const dir = await tempDir(t);
+  const spool = await Spool.open(join(dir, 'spool'));
+  const source = await writeSource(dir, 'u', Buffer.from('x'));
+  await assert.rejects(spool.enqueue(source, meta({ datasetName: 'orders' })), /String set/);
+  await assert.rejects(spool.enqueue(source, meta({ partner: '../other' })), /path separator/);
+  await assert.rejects(spool.enqueue(source, meta({ format: 'F' })), /an F file needs a record size/);
+  await assert.rejects(spool.enqueue(source, meta({ format: 'V', maxRecordSize: 70000 })), /2-octet prefix/);
+  await assert.rejects(spool.enqueue(source, meta({ format: 'T', maxRecordSize: 80 })), /must be 0/);
+  await assert.rejects(spool.enqueue(source, meta({ date: undefined })), /both date and time/);
+  await assert.rejects(spool.enqueue(source, meta({ date: undefined, time: undefined })), /no TimestampAllocator/);
+  await assert.rejects(spool.enqueue(join(dir, 'missing'), meta()), { code: 'OFTP_ERR_IO' });
+  await mkdir(join(dir, 'adir'));
+  await assert.rejects(spool.enqueue(join(dir, 'adir'), meta()), /not a regular file/);
+  assert.deepEqual(await spool.partners(), []);
+});
+
+test('an RFC-legal dataset name with / and .. stays inside the spool', async (t) => {
+  const dir = await tempDir(t);
+  const spool = await Spool.open(join(dir, 'spool'));
+  const entry = await spool.enqueue(await writeSource(dir, 'u', Buffer.from('x')), meta({ datasetName: '../../ETC/X' }));
+  assert.equal(join(entry.dir, '..'), join(dir, 'spool', 'acme'));
+  assert.match(entry.meta.id, /^000000000001-202402291230450001-_2e_2e_2f_2e_2e_2fETC_2fX-[0-9a-f]{16}$/);
+  assert.equal(entry.meta.datasetName, '../../ETC/X');
+});
+
+test('per-partner FIFO, duplicate identities refused, removal, and reopening keeps order', async (t) => {
+  const dir = await tempDir(t);
+  const stamps = await TimestampAllocator.open(join(dir, 'stamp.json'), { now: () => Date.parse('2024-01-02T03:04:05Z'), utc: true });
+  const spool = await Spool.open(join(dir, 'spool'), { allocator: stamps });
+  const source = await writeSource(dir, 'u', Buffer.from('payload'));
+  const names = ['FIRST', 'SECOND', 'THIRD'];
+  for (const name of names) {
+    await spool.enqueue(source, meta({ datasetName: name, date: undefined, time: undefined }));
+  }
+  await spool.enqueue(source, meta({ partner: 'other', datasetName: 'ELSEWHERE' }));
+  const listed = await spool.list('acme');
+  assert.deepEqual(listed.map((e) => e.meta.datasetName), names);
+  assert.deepEqual(listed.map((e) => e.meta.time), ['0304050001', '0304050002', '0304050003']);
+  assert.deepEqual(await spool.partners(), ['acme', 'other']);
+  await assert.rejects(
+    spool.enqueue(source, meta({ datasetName: 'SECOND', date: listed[1]!.meta.date, time: listed[1]!.meta.time })),
+    (err: unknown) => err instanceof FileRefusedError && err.fileReason === FileReason.duplicateFile,
+  );
+  await spool.remove(listed[0]!);
+  await spool.remove(listed[0]!); // twice is harmless
+  const reopened = await Spool.open(join(dir, 'spool'), { allocator: stamps });
+  await reopened.enqueue(source, meta({ datasetName: 'FOURTH', date: undefined, time: undefined }));
+  assert.deepEqual((await reopened.list('acme')).map((e) => e.meta.datasetName), ['SECOND', 'THIRD', 'FOURTH']);
+  assert.equal((await reopened.get('acme', listed[1]!.meta.id))?.meta.datasetName, 'SECOND');
+  assert.equal(await reopened.get('acme', listed[0]!.meta.id), undefined);
+  assert.equal(await reopened.get('acme', '../../etc'), undefined);
+});
+
+test('leftovers of an interrupted enqueue are cleared at open and never listed', async (t) => {
+  const dir = await tempDir(t);
+  const root = join(dir, 'spool');
+  await Spool.open(root);
+  await mkdir(join(root, '.tmp', 'half'));
+  await writeFile(join(root, '.tmp', 'half', 'data'), 'partial');
+  const spool = await Spool.open(root);
+  assert.deepEqual(await readdir(join(root, '.tmp')), []);
+  assert.deepEqual(await spool.partners(), []);
+});
+
+test('link transfer shares the inode and still hashes and validates', async (t) => {
+  const dir = await tempDir(t);
+  const spool = await Spool.open(join(dir, 'spool'));
+  const text = textContent(50);
+  const source = await writeSource(dir, 't', text);
+  const entry = await spool.enqueue(source, meta({ format: 'T' }), { transfer: 'link' });
+  assert.equal((await stat(entry.dataPath)).ino, (await stat(source)).ino);
+  assert.equal(entry.meta.sha256, sha256Hex(text));
+  await assert.rejects(
+    spool.enqueue(await writeSource(dir, 'bad', Buffer.from('A\nB')), meta({ format: 'T', datasetName: 'BAD' }), { transfer: 'link' }),
+    /LF without CR/,
+  );
+  assert.equal((await spool.list('acme')).length, 1);
+});
+
+test('outgoing checkpoint: the next SFID offers the further of accepted and sent', async (t) => {
+  const dir = await tempDir(t);
+  const spool = await Spool.open(join(dir, 'spool'));
+  const u = await spool.enqueue(await writeSource(dir, 'u', Buffer.alloc(10_000)), meta());
+  const f = await spool.enqueue(
+    await writeSource(dir, 'f', fixedContent(10, 80)),
+    meta({ datasetName: 'FIXED', format: 'F', maxRecordSize: 80 }),
+  );
+  assert.equal(await spool.restartOffer(u), 0);
+  assert.deepEqual(await spool.loadCheckpoint(u), { acceptedRestartPosition: 0, sentOctets: 0, sentRecords: 0, attempts: 0, updatedAt: '' });
+  await spool.saveCheckpoint(u, { acceptedRestartPosition: 2, sentOctets: 5000, sentRecords: 0, attempts: 1, updatedAt: 'x' });
+  assert.equal(await spool.restartOffer(u), 4); // floor(5000 / 1024)
+  await spool.saveCheckpoint(f, { acceptedRestartPosition: 7, sentOctets: 400, sentRecords: 5, attempts: 2, updatedAt: 'x' });
+  assert.equal(await spool.restartOffer(f), 7);
+  const again = await Spool.open(join(dir, 'spool'));
+  const [u2] = await again.list('acme');
+  assert.equal(await again.restartOffer(u2!), 4);
+});
