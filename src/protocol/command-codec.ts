@@ -81,8 +81,8 @@ export function decodeCommand(buffer: Uint8Array, level: ProtocolLevel): OdetteC
     return { cmd: 'DATA', payload: buffer.subarray(1) };
   }
   const cmd = COMMAND_BY_OCTET.get(octet);
-  const name = `0x${octet.toString(16).padStart(2, '0')}`;
   if (cmd === undefined) {
+    const name = `0x${octet.toString(16).padStart(2, '0')}`;
     fail('OFTP_ERR_UNKNOWN_COMMAND', 1, name, 'CMD', 0, `unknown command identifier ${printable(buffer, 0, 1)}`);
   }
   let layout: CommandLayout | undefined;
