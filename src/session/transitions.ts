@@ -16,6 +16,8 @@ export interface PeerTransition {
   /** The RFC rows this transition implements, e.g. '9.10 K'. */
   rows: string;
   handle: (core: SessionCore, command: OdetteCommand) => void;
+  /** The row's action is the protocol error itself (ESID 02), with a more precise reason. */
+  violation?: true;
 }
 
 function on<C extends CommandName>(
@@ -26,6 +28,10 @@ function on<C extends CommandName>(
 ): PeerTransition[] {
   const list = typeof states === 'string' ? [states] : states;
   return list.map((state) => ({ state, command, rows, handle: handle as PeerTransition['handle'] }));
+}
+
+function violation(rows: PeerTransition[]): PeerTransition[] {
+  return rows.map((t) => ({ ...t, violation: true }));
 }
 
 const IDLE_LISTENER = ['ExpectFileOrTurn', 'ExpectFileOrRelease'] as const;
@@ -43,7 +49,7 @@ export const PEER_TRANSITIONS: readonly PeerTransition[] = [
   ...on('ExpectSfidAnswer', 'SFNA', '9.10 L', speaker.onSfna),
   ...on('ExpectRtr', 'RTR', '9.10 N', speaker.onRtr),
   ...on('ExpectCredit', 'CDT', '9.10 O', speaker.onCdt),
-  ...on('AwaitData', 'CDT', '9.10 P', speaker.onCdtWithCredit),
+  ...violation(on('AwaitData', 'CDT', '9.10 P', speaker.onCdtWithCredit)),
   ...on('ExpectCd', 'CD', '9.10 H/I/J/R/Z1', speaker.onSolicitedCd),
   // §9.11 Speaker 2
   ...on('ExpectEfidAnswer', 'EFPA', '9.11 C', speaker.onEfpa),
@@ -54,7 +60,7 @@ export const PEER_TRANSITIONS: readonly PeerTransition[] = [
   ...on(IDLE_LISTENER, 'EERP', '9.12 E', listener.onReceipt),
   ...on(IDLE_LISTENER, 'NERP', '9.12 L', listener.onReceipt),
   ...on('ExpectData', 'DATA', '9.12 I', listener.onData),
-  ...on('AwaitDataConsumed', 'DATA', '9.12 I (P6)', listener.onDataBeyondCredit),
+  ...violation(on('AwaitDataConsumed', 'DATA', '9.12 I (P6)', listener.onDataBeyondCredit)),
   ...on(['ExpectData', 'AwaitDataConsumed'], 'EFID', '9.12 J', listener.onEfid),
 ];
 
