@@ -41,10 +41,10 @@ describe('§9.12 listener state table', () => {
       ['ExpectFileOrTurn', { cmd: 'EFID', recordCount: 0, unitCount: 0 }],
       ['ExpectFileOrRelease', { cmd: 'CD' }],
       ['AwaitSfidDecision', { cmd: 'CD' }],
-      ['ExpectData', { cmd: 'SFID', ...sfid() }],
-      ['ExpectData', { cmd: 'EERP', ...eerp() }],
+      ['ExpectData', sfid()],
+      ['ExpectData', eerp()],
       ['AwaitEfidDecision', { cmd: 'DATA', payload: new Uint8Array([1]) }],
-      ['AwaitReceiptStored', { cmd: 'EERP', ...eerp() }],
+      ['AwaitReceiptStored', eerp()],
     ] as const;
     for (const [state, command] of cases) {
       const p = reach(state);
