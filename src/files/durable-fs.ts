@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { link, mkdir, open, readFile, rename, rm, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { errnoCode, ioError } from './file-errors.ts';
 
 /** fsync a directory, so that names created, renamed or removed in it survive a crash. */
@@ -82,11 +82,13 @@ export async function mkdirDurable(dir: string): Promise<void> {
   }
   if (first === undefined) return;
   // fsync from the deepest created level up to the parent of the first created one.
-  let level = dir;
+  const top = resolve(first);
+  let level = resolve(dir);
   for (;;) {
-    await fsyncDir(dirname(level));
-    if (level === first) break;
-    level = dirname(level);
+    const parent = dirname(level);
+    await fsyncDir(parent);
+    if (level === top || parent === level) break;
+    level = parent;
   }
 }
 

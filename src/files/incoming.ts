@@ -84,6 +84,11 @@ export interface CommittedFile {
   units: number;
 }
 
+/** Conventional hidden partial directory inside a final directory (same filesystem, never consumed). */
+export function defaultPartialDir(finalDir: string): string {
+  return join(finalDir, '.oftp-partial');
+}
+
 const processLocks = new Set<string>();
 const commitQueue = new KeyedQueue();
 const MAX_COLLISIONS = 9999;

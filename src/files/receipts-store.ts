@@ -67,8 +67,10 @@ export class PendingReceiptStore {
     const partnerDir = join(this.dir, partner);
     await mkdirDurable(partnerDir);
     const suffix = `${receipt.cmd}-${identityKey(receipt)}`;
-    for (const existing of await this.list(partner)) {
-      if (existing.id.slice(13) === suffix) return existing;
+    const existing = (await listDir(partnerDir)).find((n) => RECEIPT_NAME.test(n) && n.slice(13) === `${suffix}.json`);
+    if (existing) {
+      const kept = (await this.list(partner)).find((r) => `${r.id}.json` === existing);
+      if (kept) return kept;
     }
     const id = `${String(++this.#sequence).padStart(12, '0')}-${suffix}`;
     const stored: StoredReceipt = { id, partner, createdAt: new Date(this.#now()).toISOString(), receipt };

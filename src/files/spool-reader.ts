@@ -8,7 +8,7 @@
 import { type FileHandle, open } from 'node:fs/promises';
 import type { VirtualFileFormat } from '../protocol/command-types.ts';
 import { badArgument, badState, invalidContent, ioError } from './file-errors.ts';
-import { BLOCK_SIZE, isRecordFormat } from './record-formats.ts';
+import { BLOCK_SIZE, checkRecordSize, isRecordFormat } from './record-formats.ts';
 import { type RestartPoint, resolveRestartPoint } from './restart-offsets.ts';
 import type { SpoolEntry } from './spool-entry.ts';
 
@@ -86,6 +86,7 @@ export class SpoolReader implements AsyncIterable<Uint8Array> {
   ): Promise<SpoolReader> {
     const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
     if (!Number.isSafeInteger(chunkSize) || chunkSize < 1) throw badArgument(`chunk size ${chunkSize}`);
+    if (isRecordFormat(format)) checkRecordSize(format, maxRecordSize);
     let fh: FileHandle;
     try {
       fh = await open(path, 'r');

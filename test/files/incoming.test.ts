@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { sha256File } from '../../src/files/file-digest.ts';
 import { FileRefusedError } from '../../src/files/file-errors.ts';
-import { durablePartialOctets, type IncomingFile, type IncomingSpec, openIncoming } from '../../src/files/incoming.ts';
+import { defaultPartialDir, durablePartialOctets, type IncomingFile, type IncomingSpec, openIncoming } from '../../src/files/incoming.ts';
 import { datasetFileName, identityKey } from '../../src/files/naming.ts';
 import { type EnqueueMeta, Spool } from '../../src/files/spool.ts';
 import { type SpoolEntry, sfidFor } from '../../src/files/spool-entry.ts';
@@ -63,7 +63,7 @@ for (const sample of samples) {
     const dir = await tempDir(t);
     const { spool, entry } = await spoolSample(dir, sample);
     const inbox = join(dir, 'inbox');
-    const partials = join(inbox, '.partial');
+    const partials = defaultPartialDir(inbox);
     const spec = (restartPosition: number): IncomingSpec => sfidFor(entry.meta, restartPosition);
     const size = sample.data.length;
 
@@ -164,7 +164,7 @@ test('a partial with other attributes, or without a checkpoint, starts again at 
 test('atomic visibility: nothing in the final directory before commit, and collisions never overwrite', async (t) => {
   const dir = await tempDir(t);
   const inbox = join(dir, 'inbox');
-  const partials = join(inbox, '.partial');
+  const partials = defaultPartialDir(inbox);
   const spec: IncomingSpec = { format: 'U', maxRecordSize: 0, fileSize: 1, restartPosition: 0 };
   const file = await openIncoming(partials, IDENTITY, spec);
   await file.write(Buffer.from('first'));
@@ -191,7 +191,7 @@ test('atomic visibility: nothing in the final directory before commit, and colli
 test('a file someone else created under the final name is kept', async (t) => {
   const dir = await tempDir(t);
   const inbox = join(dir, 'inbox');
-  const file = await openIncoming(join(inbox, '.partial'), IDENTITY, {
+  const file = await openIncoming(defaultPartialDir(inbox), IDENTITY, {
     format: 'U',
     maxRecordSize: 0,
     fileSize: 1,

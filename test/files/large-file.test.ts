@@ -6,7 +6,7 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { sha256File } from '../../src/files/file-digest.ts';
-import { openIncoming } from '../../src/files/incoming.ts';
+import { defaultPartialDir, openIncoming } from '../../src/files/incoming.ts';
 import { Spool } from '../../src/files/spool.ts';
 import { sfidFor } from '../../src/files/spool-entry.ts';
 import { openSpoolReader } from '../../src/files/spool-reader.ts';
@@ -43,7 +43,7 @@ test('64 MiB through spool, reader and incoming file with bounded memory', async
   assert.equal(entry.meta.fileSize, 65536);
 
   const inbox = join(dir, 'inbox');
-  const file = await openIncoming(join(inbox, '.partial'), entry.meta, sfidFor(entry.meta, 0));
+  const file = await openIncoming(defaultPartialDir(inbox), entry.meta, sfidFor(entry.meta, 0));
   const reader = await openSpoolReader(entry, 0);
   let largest = 0;
   let sinceCheckpoint = 0;

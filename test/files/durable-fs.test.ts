@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { mkdirDurable, moveNoReplace, readJsonIfExists, writeJsonAtomic } from '../../src/files/durable-fs.ts';
+import { tempDir } from './helpers.ts';
+
+test('mkdirDurable creates nested directories, also from a relative path', async (t) => {
+  const dir = await tempDir(t);
+  await mkdirDurable(join(dir, 'a', 'b', 'c'));
+  assert.ok((await stat(join(dir, 'a', 'b', 'c'))).isDirectory());
+  await mkdirDurable(join(dir, 'a', 'b', 'c')); // exists: fine
+  const cwd = process.cwd();
+  process.chdir(dir);
+  try {
+    await mkdirDurable(join('x', 'y'));
+  } finally {
+    process.chdir(cwd);
+  }
+  assert.ok((await stat(join(dir, 'x', 'y'))).isDirectory());
+});
+
+test('writeJsonAtomic replaces whole files and leaves no temp files', async (t) => {
+  const dir = await tempDir(t);
+  const path = join(dir, 'state.json');
+  assert.equal(await readJsonIfExists(path), undefined);
+  await writeJsonAtomic(path, { n: 1 });
+  await writeJsonAtomic(path, { n: 2 });
+  assert.deepEqual(await readJsonIfExists(path), { n: 2 });
+  assert.deepEqual(await readdir(dir), ['state.json']);
+  await writeFile(path, '{broken');
+  await assert.rejects(readJsonIfExists(path), { code: 'OFTP_ERR_IO' });
+});
+
+test('moveNoReplace never overwrites', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, 'a'), 'A');
+  await writeFile(join(dir, 'b'), 'B');
+  assert.equal(await moveNoReplace(join(dir, 'a'), join(dir, 'b')), false);
+  assert.equal(await readFile(join(dir, 'b'), 'utf8'), 'B');
+  assert.equal(await moveNoReplace(join(dir, 'a'), join(dir, 'c')), true);
+  assert.deepEqual((await readdir(dir)).sort(), ['b', 'c']);
+});
