@@ -5,7 +5,7 @@
 // - openIncoming() resumes from the checkpoint when the same identity with the same attributes comes
 //   back and the sender offers a restart: it answers min(SFIDREST, durable position), truncates the
 //   partial to exactly that point, and lowers the checkpoint first when needed. Otherwise it starts at 0.
-// - write()/writeRecord()/writeRecordPart() are awaited one at a time; they copy into a 64 KiB buffer
+// - write()/writeRecord()/writeRecordPart()/writeDecoded() are awaited one at a time; they copy into a 64 KiB buffer
 //   and wait for the disk when it is full, so a slow disk slows the caller (and the peer's credit).
 // - checkpoint() = flush + fsync data, then persist {octets, records, units} atomically: a checkpoint
 //   never claims data that is not durable. close() keeps the partial for a later restart (anything
@@ -319,7 +319,7 @@ export class IncomingFile {
   writeRecord(record: Uint8Array): Promise<void> {
     return this.#exclusive(async () => {
       this.#expectRecords();
-      if (this.#record && this.#recordFilled > 0) throw badState('a record part is pending');
+      if (this.#recordFilled > 0) throw badState('a record part is pending');
       await this.#appendRecord(record);
     });
   }
@@ -331,16 +331,46 @@ export class IncomingFile {
   writeRecordPart(part: Uint8Array, endOfRecord: boolean): Promise<void> {
     return this.#exclusive(async () => {
       this.#expectRecords();
-      if (this.#recordFilled + part.length > this.#recordLimit) throw this.#tooLong(this.#recordFilled + part.length);
-      if (!this.#record) this.#record = Buffer.allocUnsafe(this.#recordLimit);
-      this.#record.set(part, this.#recordFilled);
-      this.#recordFilled += part.length;
-      if (endOfRecord) {
-        const record = this.#record.subarray(0, this.#recordFilled);
-        this.#recordFilled = 0;
-        await this.#appendRecord(record);
-      }
+      await this.#recordPart(part, endOfRecord);
     });
+  }
+
+  /**
+   * Appends what the data exchange buffer decoder returned for one DATA buffer: U/T the octets; F/V
+   * the octets cut at `recordEnds` (offsets in `data` where records end), the tail staying open.
+   * `data` may be the decoder's own view: it is copied before this resolves.
+   */
+  writeDecoded(data: Uint8Array, recordEnds: ArrayLike<number> = []): Promise<void> {
+    return this.#exclusive(async () => {
+      if (!isRecordFormat(this.transmissionFormat)) {
+        await this.#append(data);
+        this.#units += data.length;
+        return;
+      }
+      let from = 0;
+      for (let i = 0; i < recordEnds.length; i++) {
+        const end = recordEnds[i]!;
+        await this.#recordPart(data.subarray(from, end), true);
+        from = end;
+      }
+      if (from < data.length) await this.#recordPart(data.subarray(from), false);
+    });
+  }
+
+  async #recordPart(part: Uint8Array, endOfRecord: boolean): Promise<void> {
+    if (this.#recordFilled === 0 && endOfRecord) {
+      await this.#appendRecord(part); // a whole record: no assembly copy
+      return;
+    }
+    if (this.#recordFilled + part.length > this.#recordLimit) throw this.#tooLong(this.#recordFilled + part.length);
+    if (!this.#record) this.#record = Buffer.allocUnsafe(this.#recordLimit);
+    this.#record.set(part, this.#recordFilled);
+    this.#recordFilled += part.length;
+    if (endOfRecord) {
+      const record = this.#record.subarray(0, this.#recordFilled);
+      this.#recordFilled = 0;
+      await this.#appendRecord(record);
+    }
   }
 
   /**
