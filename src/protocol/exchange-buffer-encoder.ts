@@ -348,10 +348,11 @@ export class ExchangeBufferEncoder {
     const cap = this.#cap;
     const src = this.#src;
     const recordSize = this.maxRecordSize;
-    // Top up the open subrecord, as far as the record allows.
-    if (this.#lastHeader >= 0) {
-      const limit = Math.min(this.#srcEnd, this.#srcPos + recordSize - this.#recordLength);
-      const k = this.#writeLiteral(src, this.#srcPos, Math.min(limit, this.#srcPos + MAX_SUBRECORD_COUNT));
+    // Top up the open subrecord (after a chunk boundary), as far as the record allows.
+    const h = this.#lastHeader;
+    if (h >= 0 && buf[h]! < MAX_SUBRECORD_COUNT) {
+      const room = Math.min(MAX_SUBRECORD_COUNT - buf[h]!, recordSize - this.#recordLength);
+      const k = this.#writeLiteral(src, this.#srcPos, Math.min(this.#srcEnd, this.#srcPos + room));
       this.#advanceFixed(k);
       if (this.#srcPos === this.#srcEnd || this.#pos >= cap - 1) return;
     }
