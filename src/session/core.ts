@@ -98,6 +98,7 @@ export class SessionCore {
   /** Frames a data exchange buffer built by the application. */
   sendExchangeBuffer(buffer: Uint8Array): void {
     this.#output.push(this.framer.encode(buffer));
+    this.trace?.({ direction: 'outbound', command: { cmd: 'DATA', payload: buffer.subarray(1) }, state: this.state });
   }
 
   emit(event: SessionEvent): void {
