@@ -299,6 +299,9 @@ export class OftpSession {
     if (reason === EsidReason.normal) {
       throw new LocalUsageError('OFTP_ERR_INVALID_ARGUMENT', 'abort with reason 00: use release() or nothingToSend()');
     }
+    if (!Number.isInteger(reason) || reason < 1 || reason > 99) {
+      throw new LocalUsageError('OFTP_ERR_INVALID_ARGUMENT', `ESID reason ${reason} is not a code from 01 to 99`);
+    }
     if (now !== undefined) this.#tick(now);
     const text = reasonText ?? describeEsid(reason);
     const error = new OftpError('OFTP_ERR_SESSION_CLOSED', `aborted by the application: ESID ${reason} ${text}`);

@@ -139,7 +139,10 @@ export type TimerKind = 'response' | 'application' | 'disconnect';
 export interface TimerSpec {
   /** milliseconds from the last transition */
   durationMs: number;
-  /** 'esid': send ESID 09 and close the transport; 'disconnect': close the transport (§9.9 row A). */
+  /**
+   * 'esid': send ESID 09 and close the transport; 'disconnect': close the transport (§9.9 row A).
+   * The disconnect timer (WF_NDISC, after our ESID) always just closes.
+   */
   onExpiry: 'esid' | 'disconnect';
 }
 
@@ -222,7 +225,10 @@ export type SessionEvent =
   | { type: 'receiptAcknowledged' }
   /** SFID: answer acceptFile(restartPosition) or refuseFile(...). */
   | { type: 'startFileRequested'; sfid: Sfid }
-  /** DATA: the data exchange buffer after the command octet (§7). Report it with dataConsumed(). */
+  /**
+   * DATA: the data exchange buffer after the command octet (§7), possibly a view into the bytes given
+   * to receiveBytes (copy it to keep it). Report it written with dataConsumed().
+   */
   | { type: 'data'; payload: Uint8Array }
   /** EFID: make the file durable, then acceptEndFile(...) or refuseEndFile(...). */
   | { type: 'endFileRequested'; recordCount: number; unitCount: number }

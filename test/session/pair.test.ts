@@ -1,6 +1,8 @@
 // Whole sessions between two engines over a simulated link (test/session/pair.ts).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { OftpSession } from '../../src/session/engine.ts';
+import { BoundaryFramer } from '../../src/session/framer.ts';
 import { INITIATOR_ID, RESPONDER_ID } from './probe.ts';
 import { file, ROUGH_LINK, SessionPair } from './pair.ts';
 
@@ -345,6 +347,25 @@ describe('simulated session pair', () => {
     const b = run();
     assert.deepEqual(a.transcript, b.transcript);
     assert.equal(a.now, b.now);
+  });
+
+  test('a transport that keeps message boundaries (X.25 style) plugs in as a Framer', () => {
+    const pair = new SessionPair({
+      initiator: { framer: () => new BoundaryFramer(), script: { files: [file('X25', 3)] } },
+      responder: { framer: () => new BoundaryFramer(), script: { files: [file('BACK', 1, reverse)] } },
+    }).run();
+    assert.deepEqual(pair.initiator.app.delivered, ['X25']);
+    assert.deepEqual(pair.responder.app.delivered, ['BACK']);
+    assert.equal(pair.ended(pair.initiator)?.normal, true);
+    // No stream transmission header: what goes on the wire is the SSRM exchange buffer itself.
+    const lone = new OftpSession({
+      role: 'responder',
+      local: { identificationCode: RESPONDER_ID, password: 'RPASS' },
+      checkPeer: () => ({ accept: true }),
+      framer: new BoundaryFramer(),
+    });
+    lone.connected(0);
+    assert.equal(new TextDecoder().decode(lone.takeOutput()[0]), 'IODETTE FTP READY \r');
   });
 
   test('the peer vanishes mid-file: the transport loss ends the session on the other side', () => {

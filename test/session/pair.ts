@@ -4,6 +4,7 @@
 // events, arm the timer for nextDeadline().
 import type { Eerp, Nerp, Sfid, Ssid } from '../../src/protocol/command-types.ts';
 import { OftpSession } from '../../src/session/engine.ts';
+import type { Framer } from '../../src/session/framer.ts';
 import type {
   LocalParameters,
   PeerDecision,
@@ -343,6 +344,7 @@ export interface SideConfig {
   script?: AppScript;
   checkPeer?: (ssid: Ssid) => PeerDecision;
   timers?: SessionOptions['timers'];
+  framer?: () => Framer;
 }
 
 export interface PairConfig {
@@ -400,6 +402,7 @@ export class SessionPair {
                   : { accept: true }
           : undefined),
       timers: config.timers,
+      framer: config.framer?.(),
       trace: (t) => {
         if (t.direction === 'outbound') this.transcript.push(`${name} ${t.command.cmd}`);
       },
