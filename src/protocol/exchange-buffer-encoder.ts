@@ -6,6 +6,8 @@
 // Structure by format (see exchange-buffer-format.ts): U/T one record for the whole file, the End of
 // Record flag on the file's last subrecord; F a record every maxRecordSize octets; V records as written.
 // Buffer compression (§7.2) sends runs of MIN_COMPRESSED_RUN or more equal octets as count + octet.
+// An empty U/T file (or the empty rest of one after a restart) produces no DATA buffer at all; an empty
+// V record is a bare End of Record header (0x80). Runs and literals never cross a record boundary.
 //
 // Use (sender):
 //   const enc = new ExchangeBufferEncoder({ format, exchangeBufferSize, bufferCompression, maxRecordSize });
