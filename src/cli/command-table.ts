@@ -7,10 +7,14 @@ import type { CliCommand } from './command.ts';
 
 import { command as init } from './init.ts';
 import { command as partner } from './partner.ts';
+import { command as send } from './send.ts';
+import { command as serve } from './serve.ts';
 import { command as transfers } from './transfers.ts';
 
 export const COMMANDS: readonly CliCommand[] = [
   init,
   partner,
+  serve,
+  send,
   transfers,
 ];

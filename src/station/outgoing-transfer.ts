@@ -1,0 +1,111 @@
+// Sends one spooled virtual file through a session: spool reader → data exchange buffer encoder →
+// engine, one credit window at a time (RFC 5024 §4.4). The reader is pulled only as fast as the
+// engine and the socket take buffers, so memory stays at one chunk and one exchange buffer.
+import { openSpoolReader, type Spool, type SpoolEntry, type SpoolReader } from '../files/index.ts';
+import { ExchangeBufferEncoder } from '../protocol/exchange-buffer-encoder.ts';
+import type { OftpSession } from '../session/engine.ts';
+import type { NegotiatedParameters } from '../session/types.ts';
+import type { DriverIo } from '../transports/session-driver.ts';
+
+/** Sent progress is saved (for the next restart offer) at most this often, octets. */
+const PROGRESS_SAVE_INTERVAL = 16 * 1024 * 1024;
+
+export class OutgoingTransfer {
+  readonly entry: SpoolEntry;
+  readonly #spool: Spool;
+  readonly #reader: SpoolReader;
+  readonly #encoder: ExchangeBufferEncoder;
+  readonly #items: AsyncIterator<Uint8Array>;
+  #savedAt = 0;
+  #ended = false;
+
+  private constructor(entry: SpoolEntry, spool: Spool, reader: SpoolReader, encoder: ExchangeBufferEncoder) {
+    this.entry = entry;
+    this.#spool = spool;
+    this.#reader = reader;
+    this.#encoder = encoder;
+    this.#items = reader[Symbol.asyncIterator]();
+  }
+
+  /** Opens the spooled file at the restart position the peer accepted (SFPAACNT). */
+  static async start(
+    entry: SpoolEntry,
+    spool: Spool,
+    parameters: NegotiatedParameters,
+    restartPosition: number,
+  ): Promise<OutgoingTransfer> {
+    const reader = await openSpoolReader(entry, restartPosition);
+    const encoder = new ExchangeBufferEncoder({
+      format: entry.meta.transmissionFormat,
+      exchangeBufferSize: parameters.exchangeBufferSize,
+      bufferCompression: parameters.bufferCompression,
+      maxRecordSize: entry.meta.maxRecordSize,
+      startUnitCount: reader.start.units,
+      startRecordCount: reader.start.records,
+    });
+    const previous = await spool.loadCheckpoint(entry);
+    await spool.saveCheckpoint(entry, { ...previous, acceptedRestartPosition: restartPosition });
+    return new OutgoingTransfer(entry, spool, reader, encoder);
+  }
+
+  /** Octets of user data sent so far (including those before the restart position). */
+  get unitsSent(): number {
+    return this.#encoder.unitCount;
+  }
+
+  /**
+   * Sends data buffers while the credit lasts; sends EFID once the file is complete (§4.4, §4.5).
+   * Returns true when EFID went out, false when it must wait for the next CDT.
+   */
+  async sendWindow(session: OftpSession, io: DriverIo): Promise<boolean> {
+    const encoder = this.#encoder;
+    for (;;) {
+      if (encoder.done) {
+        if (session.credit === 0) return false; // EFID waits for credit (§9.11 note 1)
+        session.endFile({ recordCount: encoder.recordCount, unitCount: encoder.unitCount }, io.now());
+        await this.close();
+        return true;
+      }
+      if (session.credit === 0) {
+        await this.#saveProgress(false);
+        return false;
+      }
+      const buffer = encoder.pull();
+      if (buffer) {
+        session.sendData(buffer, io.now());
+        await io.flush();
+        continue;
+      }
+      if (!encoder.needsInput) continue;
+      if (this.#ended) {
+        encoder.end();
+        continue;
+      }
+      const next = await this.#items.next();
+      if (next.done) {
+        this.#ended = true;
+        encoder.end();
+      } else if (this.#reader.recordMode) {
+        encoder.write(next.value, 0, next.value.length, true);
+      } else {
+        encoder.write(next.value);
+      }
+    }
+  }
+
+  async #saveProgress(force: boolean): Promise<void> {
+    const progress = this.#reader.progress();
+    if (!force && progress.octets - this.#savedAt < PROGRESS_SAVE_INTERVAL) return;
+    this.#savedAt = progress.octets;
+    const previous = await this.#spool.loadCheckpoint(this.entry);
+    await this.#spool.saveCheckpoint(this.entry, {
+      ...previous,
+      sentOctets: progress.octets,
+      sentRecords: progress.records,
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.#reader.close();
+  }
+}

@@ -1,0 +1,255 @@
+// A running station: its configuration, spool, pending receipts, history and delivery journal, and the
+// sessions it runs as responder (serve) or initiator (send). One process owns a data directory at a
+// time (a lock file says which); at open, deliveries a crash interrupted are settled first.
+import { timingSafeEqual } from 'node:crypto';
+import { open, readFile, unlink } from 'node:fs/promises';
+import type { Server, Socket } from 'node:net';
+import { join } from 'node:path';
+import { ConfigError } from '../errors.ts';
+import { identityKey, PendingReceiptStore, Spool, type SpoolEntry, TimestampAllocator } from '../files/index.ts';
+import type { Ssid, VirtualFileFormat } from '../protocol/command-types.ts';
+import { EsidReason } from '../protocol/reason-codes.ts';
+import { OftpSession } from '../session/engine.ts';
+import type { PeerDecision, SessionEnded } from '../session/types.ts';
+import { effectivePartnerSettings, type PartnerConfig } from '../store/station-config.ts';
+import { StationStore } from '../store/station-store.ts';
+import { TransferHistory } from '../store/transfer-history.ts';
+import { SessionDriver } from '../transports/session-driver.ts';
+import { connectTcp, listenTcp } from '../transports/tcp.ts';
+import { datasetNameFor } from './dataset-name.ts';
+import { DeliveryJournal } from './delivery-journal.ts';
+import { type Log, outId, type Progress, recordDelivery, type SessionSummary, StationSessionHandler, type StationServices } from './session-handler.ts';
+
+export interface SessionResult {
+  partner: string | undefined;
+  ended: SessionEnded;
+  summary: SessionSummary;
+}
+
+export interface EnqueueRequest {
+  path: string;
+  datasetName?: string;
+  format?: VirtualFileFormat;
+  recordLength?: number;
+  description?: string;
+}
+
+export const silentLog: Log = { info() {}, warn() {} };
+
+export class Station {
+  readonly store: StationStore;
+  readonly services: StationServices;
+  readonly #lockPath: string;
+  /** Partners with a session running: a second one is refused with ESID 08 (§5.3.11). */
+  readonly #busy = new Set<string>();
+  readonly #sessions = new Set<OftpSession>();
+
+  private constructor(store: StationStore, services: StationServices, lockPath: string) {
+    this.store = store;
+    this.services = services;
+    this.#lockPath = lockPath;
+  }
+
+  static async open(dataDir: string, log: Log = silentLog): Promise<Station> {
+    const store = await StationStore.open(dataDir);
+    const { state, spool, inbox } = store.paths;
+    const lockPath = join(state, 'station.lock');
+    await takeLock(lockPath);
+    try {
+      const allocator = await TimestampAllocator.open(join(state, 'timestamp.json'));
+      const services: StationServices = {
+        stationId: store.config.station.odetteId,
+        partners: store.config.partners,
+        spool: await Spool.open(spool, { allocator }),
+        receipts: await PendingReceiptStore.open(join(state, 'receipts')),
+        history: await TransferHistory.open({ dir: join(state, 'history') }),
+        journal: new DeliveryJournal(join(state, 'deliveries')),
+        inboxRoot: inbox,
+        reserveBytes: store.config.station.diskReserveBytes,
+        log,
+      };
+      const station = new Station(store, services, lockPath);
+      await station.#settleLeftovers();
+      return station;
+    } catch (err) {
+      await unlink(lockPath).catch(() => {});
+      throw err;
+    }
+  }
+
+  async #settleLeftovers(): Promise<void> {
+    for (const settled of await this.services.journal.settleLeftovers()) {
+      const { entry } = settled;
+      if (settled.delivered) {
+        await recordDelivery(this.services, entry.partner, entry.identity, entry.userData, { path: settled.path, octets: entry.octets }, false);
+        await this.services.journal.finish(entry.key);
+        this.services.log.info({ partner: entry.partner, dataset: entry.identity.datasetName }, 'recovered a delivery interrupted by a crash');
+      }
+    }
+  }
+
+  partner(name: string): PartnerConfig {
+    const p = this.store.partner(name);
+    if (!p) throw new ConfigError('OFTP_ERR_CONFIG', `no partner named "${name}" (see oftp2 partner list)`);
+    return p;
+  }
+
+  /** Spools a local file for a partner (atomic copy, metadata, history 'queued'). */
+  async enqueue(partnerName: string, request: EnqueueRequest): Promise<SpoolEntry> {
+    const partner = this.partner(partnerName);
+    const format = request.format ?? 'U';
+    const entry = await this.services.spool.enqueue(request.path, {
+      partner: partner.name,
+      datasetName: request.datasetName ?? datasetNameFor(request.path),
+      originator: this.services.stationId,
+      destination: partner.odetteId,
+      format,
+      maxRecordSize: format === 'F' || format === 'V' ? request.recordLength : 0,
+      description: request.description ?? (partner.level >= 5 ? baseName(request.path) : ''),
+    });
+    const m = entry.meta;
+    await this.services.history.record({
+      id: outId(identityKey(m)),
+      direction: 'out',
+      state: 'queued',
+      partner: partner.name,
+      datasetName: m.datasetName,
+      date: m.date,
+      time: m.time,
+      originator: m.originator,
+      destination: m.destination,
+      size: m.octets,
+      sha256: m.sha256,
+      path: request.path,
+    });
+    return entry;
+  }
+
+  #newSession(role: 'initiator' | 'responder', partner: PartnerConfig | undefined) {
+    const station = this.store.config.station;
+    const base = partner ? effectivePartnerSettings(station, partner) : effectivePartnerSettings(station, { level: 5, sendReceive: 'B' } as PartnerConfig);
+    let handler!: StationSessionHandler;
+    const checkPeer = (ssid: Ssid): PeerDecision => {
+      const known = role === 'responder' ? this.store.partnerByOdetteId(ssid.identificationCode) : partner;
+      if (!known || known.odetteId !== ssid.identificationCode) {
+        return { accept: false, esidReason: EsidReason.userCodeNotKnown, text: `unknown identification code ${ssid.identificationCode}` };
+      }
+      if (!samePassword(ssid.password, known.passwordExpected)) {
+        return { accept: false, esidReason: EsidReason.invalidPassword, text: 'invalid password' };
+      }
+      if (role === 'responder') {
+        if (this.#busy.has(known.name)) {
+          return { accept: false, esidReason: EsidReason.resourcesNotAvailable, text: 'a session with this partner is already running' };
+        }
+        this.#busy.add(known.name);
+        handler.partner = known;
+        const s = effectivePartnerSettings(station, known);
+        return {
+          accept: true,
+          overrides: { password: known.passwordToSend, level: s.level, exchangeBufferSize: s.exchangeBufferSize, credit: s.credit, bufferCompression: s.bufferCompression, restart: s.restart, sendReceive: s.sendReceive },
+        };
+      }
+      return { accept: true };
+    };
+    const session = new OftpSession({
+      role,
+      local: {
+        identificationCode: station.odetteId,
+        password: partner?.passwordToSend ?? '',
+        level: base.level,
+        exchangeBufferSize: base.exchangeBufferSize,
+        credit: base.credit,
+        bufferCompression: base.bufferCompression,
+        restart: base.restart,
+        sendReceive: base.sendReceive,
+      },
+      checkPeer,
+      timers: { response: { durationMs: station.responseTimeoutSeconds * 1000, onExpiry: 'esid' } },
+    });
+    handler = new StationSessionHandler(this.services, session, partner);
+    return { session, handler };
+  }
+
+  async #run(socket: Socket, role: 'initiator' | 'responder', partner: PartnerConfig | undefined, onProgress?: (p: Progress) => void): Promise<SessionResult> {
+    const { session, handler } = this.#newSession(role, partner);
+    handler.onProgress = onProgress;
+    this.#sessions.add(session);
+    const driver = new SessionDriver(socket, session, handler, {
+      onHandlerError: (err) => this.services.log.warn({ partner: handler.partner?.name, err: String(err) }, 'session aborted by a local failure'),
+    });
+    try {
+      const ended = await driver.run();
+      return { partner: handler.partner?.name, ended, summary: handler.summary };
+    } finally {
+      await handler.close();
+      this.#sessions.delete(session);
+      if (role === 'responder' && handler.partner) this.#busy.delete(handler.partner.name);
+    }
+  }
+
+  /** Dials a partner, sends what is queued for it, takes what it has for us, exchanges receipts. */
+  async send(partnerName: string, onProgress?: (p: Progress) => void): Promise<SessionResult> {
+    const partner = this.partner(partnerName);
+    if (!partner.host) throw new ConfigError('OFTP_ERR_CONFIG', `partner "${partner.name}" has no host to dial (it only dials in)`);
+    const socket = await connectTcp(partner.host, partner.port);
+    return this.#run(socket, 'initiator', partner, onProgress);
+  }
+
+  /** Accepts sessions on the station's listen address until closed. */
+  async serve(onSession?: (result: SessionResult) => void, address = this.store.config.station.listen): Promise<Server> {
+    return listenTcp(address.host, address.port, (socket) => {
+      this.#run(socket, 'responder', undefined).then(
+        (result) => onSession?.(result),
+        (err) => this.services.log.warn({ err: String(err) }, 'session failed'),
+      );
+    });
+  }
+
+  /** Ends running sessions with ESID 05 (their durable parts stay for the restart) and unlocks. */
+  async close(): Promise<void> {
+    for (const session of this.#sessions) {
+      if (!session.isClosed) session.abort(EsidReason.emergencyCloseDown, 'station shutting down');
+    }
+    await this.services.history.close();
+    await unlink(this.#lockPath).catch(() => {});
+  }
+}
+
+function samePassword(given: string, expected: string): boolean {
+  const a = Buffer.from(given.padEnd(8));
+  const b = Buffer.from(expected.padEnd(8));
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function baseName(path: string): string {
+  return path.split(/[\\/]/).pop() ?? path;
+}
+
+/** One process per data directory: a lock file holding the owner's pid; a dead owner's lock is taken over. */
+async function takeLock(path: string): Promise<void> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fh = await open(path, 'wx', 0o600);
+      await fh.writeFile(String(process.pid));
+      await fh.close();
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number(await readFile(path, 'utf8').catch(() => '0'));
+      if (pid > 0 && pid !== process.pid && isAlive(pid)) {
+        throw new ConfigError('OFTP_ERR_CONFIG', `the station's data directory is in use by process ${pid}`);
+      }
+      await unlink(path).catch(() => {});
+    }
+  }
+  throw new ConfigError('OFTP_ERR_CONFIG', `cannot lock ${path}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
