@@ -26,9 +26,6 @@ import { ExchangeBufferDecoder } from '../protocol/exchange-buffer-decoder.ts';
 import { FileReason } from '../protocol/reason-codes.ts';
 import type { NegotiatedParameters } from '../session/types.ts';
 
-/** A partial file is made durable (fsync + checkpoint) at least this often, octets. */
-export const CHECKPOINT_INTERVAL = 64 * 1024 * 1024;
-
 export interface ReceivingPolicy {
   /** Our Odette ID: the only SFIDDEST we accept (forwarding comes with the gateway). */
   stationId: string;
@@ -37,6 +34,8 @@ export interface ReceivingPolicy {
   /** The partner's inbox folder; partials go to its hidden partial folder. */
   inboxDir: string;
   space: SpacePolicy;
+  /** Octets between two durable checkpoints of the partial file. */
+  checkpointIntervalBytes: number;
   /** True when this identity was already delivered (a resend after a lost EFPA). */
   alreadyDelivered(identity: VirtualFileIdentity): boolean;
 }
@@ -78,7 +77,7 @@ export async function decideIncoming(sfid: Sfid, policy: ReceivingPolicy, parame
   }
   if (policy.alreadyDelivered(identity)) {
     // Delivered before, but our EFPA was lost: take the data again, discard it, answer EFPA (§4.3.3).
-    return { accept: true, transfer: new IncomingTransfer(sfid, identity, undefined, parameters), restartPosition: sfid.restartPosition };
+    return { accept: true, transfer: new IncomingTransfer(sfid, identity, undefined, parameters, policy.checkpointIntervalBytes), restartPosition: sfid.restartPosition };
   }
   await mkdir(policy.inboxDir, { recursive: true, mode: 0o750 });
   const partialDir = defaultPartialDir(policy.inboxDir);
@@ -96,7 +95,7 @@ export async function decideIncoming(sfid: Sfid, policy: ReceivingPolicy, parame
     if (err instanceof FileRefusedError) return refuse(err.fileReason, err.retry, err.message);
     throw err;
   }
-  const transfer = new IncomingTransfer(sfid, identity, file, parameters);
+  const transfer = new IncomingTransfer(sfid, identity, file, parameters, policy.checkpointIntervalBytes);
   await transfer.hashDurablePrefix();
   return { accept: true, transfer, restartPosition: file.restartPosition };
 }
@@ -114,9 +113,11 @@ export class IncomingTransfer {
   readonly #decoder: ExchangeBufferDecoder;
   /** SHA-256 of the local file as written (U/T/F, whose local bytes are the decoded bytes). */
   readonly #hash: Hash | undefined;
+  readonly #checkpointInterval: number;
   #sinceCheckpoint = 0;
 
-  constructor(sfid: Sfid, identity: VirtualFileIdentity, file: IncomingFile | undefined, parameters: NegotiatedParameters) {
+  constructor(sfid: Sfid, identity: VirtualFileIdentity, file: IncomingFile | undefined, parameters: NegotiatedParameters, checkpointInterval: number) {
+    this.#checkpointInterval = checkpointInterval;
     this.sfid = sfid;
     this.identity = identity;
     this.key = identityKey(identity);
@@ -159,7 +160,7 @@ export class IncomingTransfer {
     this.#hash?.update(decoded.data);
     await this.#file.writeDecoded(decoded.data, decoded.recordEnds);
     this.#sinceCheckpoint += decoded.data.length;
-    if (this.#sinceCheckpoint >= CHECKPOINT_INTERVAL) {
+    if (this.#sinceCheckpoint >= this.#checkpointInterval) {
       this.#sinceCheckpoint = 0;
       await this.#file.checkpoint();
     }

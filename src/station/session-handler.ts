@@ -23,6 +23,7 @@ export interface StationServices {
   journal: DeliveryJournal;
   inboxRoot: string;
   reserveBytes: number;
+  checkpointIntervalBytes: number;
   log: Log;
 }
 
@@ -223,6 +224,7 @@ export class StationSessionHandler implements SessionHandler {
       knownOriginators: new Set(services.partners.map((p) => p.odetteId)),
       inboxDir: inboxFor(services.inboxRoot, partner.name),
       space: { reserveBytes: services.reserveBytes, maxFileSizeBlocks: partner.maxFileSizeBytes ? Math.floor(partner.maxFileSizeBytes / 1024) : undefined },
+      checkpointIntervalBytes: services.checkpointIntervalBytes,
       alreadyDelivered: (identity) => {
         const state = services.history.get(inId(identityKey(identity)))?.state;
         return state === 'received' || state === 'acknowledged';

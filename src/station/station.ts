@@ -66,6 +66,7 @@ export class Station {
         journal: new DeliveryJournal(join(state, 'deliveries')),
         inboxRoot: inbox,
         reserveBytes: store.config.station.diskReserveBytes,
+        checkpointIntervalBytes: store.config.station.checkpointIntervalBytes,
         log,
       };
       const station = new Station(store, services, lockPath);

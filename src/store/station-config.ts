@@ -25,6 +25,11 @@ export const STATION_DEFAULTS = {
   diskReserveBytes: 64 * 1024 * 1024,
   /** Seconds to wait for the peer's answer (RFC 5024 §4.7.2 response timer). */
   responseTimeoutSeconds: 180,
+  /**
+   * Octets received between two restart checkpoints (fsync + checkpoint file). After a crash the
+   * transfer resumes from the last one; smaller means less resent, larger means fewer fsyncs.
+   */
+  checkpointIntervalBytes: 64 * 1024 * 1024,
 } as const;
 
 export const PARTNER_DEFAULTS = {
@@ -46,6 +51,7 @@ export interface StationIdentity {
   maxFileSizeBytes: number;
   diskReserveBytes: number;
   responseTimeoutSeconds: number;
+  checkpointIntervalBytes: number;
 }
 
 export interface PartnerConfig {
@@ -111,6 +117,7 @@ const schema = {
         maxFileSizeBytes: { ...bytes, default: STATION_DEFAULTS.maxFileSizeBytes },
         diskReserveBytes: { ...bytes, default: STATION_DEFAULTS.diskReserveBytes },
         responseTimeoutSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: STATION_DEFAULTS.responseTimeoutSeconds },
+        checkpointIntervalBytes: { type: 'integer', minimum: 1024, default: STATION_DEFAULTS.checkpointIntervalBytes },
       },
     },
     partners: {
