@@ -2,6 +2,8 @@
 // inbox, sends them what is queued, exchanges receipts. Logs JSON lines (pino) on stdout.
 import { pino } from 'pino';
 import { Station } from '../station/station.ts';
+import { STATION_DEFAULTS } from '../store/station-config.ts';
+import { StationStore } from '../store/station-store.ts';
 import { type CliCommand, parseCommandArgs } from './command.ts';
 import { DATA_DIR_OPTION, DATA_DIR_USAGE, dataDirFrom, integerOption } from './station-options.ts';
 
@@ -18,7 +20,13 @@ ${DATA_DIR_USAGE}`,
       options: { ...DATA_DIR_OPTION, port: { type: 'string' }, host: { type: 'string' } },
     });
     const log = pino({ base: undefined, timestamp: pino.stdTimeFunctions.isoTime });
-    const station = await Station.open(dataDirFrom(values), log);
+    const dataDir = dataDirFrom(values);
+    if (!(await StationStore.exists(dataDir))) {
+      // Embedded defaults: a fresh machine runs a station at once; init replaces the placeholder ID.
+      await StationStore.init(dataDir, { odetteId: STATION_DEFAULTS.placeholderOdetteId });
+      log.warn({ dataDir, odetteId: STATION_DEFAULTS.placeholderOdetteId }, 'no station here: created one with a placeholder Odette ID; set yours with oftp2 init --odette-id');
+    }
+    const station = await Station.open(dataDir, log);
     const configured = station.store.config.station.listen;
     const address = { host: values.host ?? configured.host, port: integerOption('port', values.port) ?? configured.port };
     const server = await station

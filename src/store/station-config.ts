@@ -2,9 +2,7 @@
 // against a strict JSON schema (ajv); every default is written here beside its unit and reason.
 import { Ajv } from 'ajv';
 import { ConfigError } from '../errors.ts';
-
-/** RFC 5024 §5.3 "String": 0-9 A-Z / - . & ( ) and no embedded space. */
-const RFC_STRING = '^[0-9A-Z/\\-.&()]+$';
+import { isIdentificationCode, isPassword } from '../protocol/fields.ts';
 
 export const STATION_DEFAULTS = {
   /** RFC 5024 §2.4: 3305 is ODETTE-FTP's registered TCP port (6619 is for TLS). */
@@ -23,6 +21,11 @@ export const STATION_DEFAULTS = {
   maxFileSizeBytes: 0,
   /** Disk space kept free, octets: a file that would eat into it is refused (SFNA 06, retry Y). */
   diskReserveBytes: 64 * 1024 * 1024,
+  /**
+   * The Odette ID `oftp2 serve` uses when it finds no station (so it runs on embedded defaults).
+   * No partner will know it: `oftp2 init --odette-id` replaces it while the station has no partners.
+   */
+  placeholderOdetteId: 'O0000LOCALSTATION',
   /** Seconds to wait for the peer's answer (RFC 5024 §4.7.2 response timer). */
   responseTimeoutSeconds: 180,
   /**
@@ -82,8 +85,9 @@ export interface StationConfig {
   partners: PartnerConfig[];
 }
 
-const odetteId = { type: 'string', minLength: 1, maxLength: 25, pattern: RFC_STRING };
-const password = { type: 'string', minLength: 1, maxLength: 8, pattern: RFC_STRING };
+// Identification codes (§5.4) and passwords (§5.3.2) are checked by the codec's own field rules.
+const odetteId = { type: 'string', format: 'odette-id' };
+const password = { type: 'string', minLength: 1, format: 'odette-password' };
 const port = { type: 'integer', minimum: 1, maximum: 65535 };
 const bufferSize = { type: 'integer', minimum: 128, maximum: 99999 };
 const credit = { type: 'integer', minimum: 1, maximum: 999 };
@@ -147,6 +151,8 @@ const schema = {
 } as const;
 
 const ajv = new Ajv({ useDefaults: true, allErrors: true, strict: true });
+ajv.addFormat('odette-id', isIdentificationCode);
+ajv.addFormat('odette-password', isPassword);
 const validate = ajv.compile(schema);
 
 /** Validates (and fills defaults into) a parsed configuration. Throws ConfigError naming every problem. */

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { Low } from 'lowdb';
 import { ConfigError } from '../errors.ts';
 import { DurableJsonFile } from './durable-json-file.ts';
-import { type PartnerConfig, type StationConfig, validateStationConfig } from './station-config.ts';
+import { type PartnerConfig, STATION_DEFAULTS, type StationConfig, validateStationConfig } from './station-config.ts';
 
 export const CONFIG_FILE = 'station.json';
 
@@ -65,7 +65,10 @@ export class StationStore {
   static async init(dataDir: string, station: { odetteId: string } & Record<string, unknown>): Promise<StationStore> {
     const paths = stationPaths(dataDir);
     if (await exists(paths.configFile)) {
-      throw new ConfigError('OFTP_ERR_CONFIG', `${paths.configFile} already exists; refusing to overwrite`);
+      // The placeholder station `serve` made on embedded defaults may be replaced while it has no partners.
+      const current = await StationStore.open(dataDir).catch(() => undefined);
+      const placeholder = current?.config.station.odetteId === STATION_DEFAULTS.placeholderOdetteId && current.config.partners.length === 0;
+      if (!placeholder) throw new ConfigError('OFTP_ERR_CONFIG', `${paths.configFile} already exists; refusing to overwrite`);
     }
     const config = validateStationConfig({ version: 1, station, partners: [] }, 'new station');
     await mkdir(paths.dataDir, { recursive: true, mode: 0o700 });
@@ -73,6 +76,11 @@ export class StationStore {
     await db.write();
     await ensureRooms(paths);
     return new StationStore(paths, db);
+  }
+
+  /** Whether `dataDir` holds a station. */
+  static async exists(dataDir: string): Promise<boolean> {
+    return exists(stationPaths(dataDir).configFile);
   }
 
   get config(): StationConfig {

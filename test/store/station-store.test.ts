@@ -84,3 +84,12 @@ test('a hand-edited config with an error is reported at load, naming the file', 
   await writeFile(file, '{ not json');
   await assert.rejects(StationStore.open(dir), ConfigError);
 });
+
+test('the placeholder station made on embedded defaults can be replaced by init, a real one cannot', async (t) => {
+  const dir = await tempDir(t);
+  await StationStore.init(dir, { odetteId: STATION_DEFAULTS.placeholderOdetteId });
+  assert.equal(await StationStore.exists(dir), true);
+  const real = await StationStore.init(dir, { odetteId: 'O0013000000PLANT' });
+  assert.equal(real.config.station.odetteId, 'O0013000000PLANT');
+  await assert.rejects(StationStore.init(dir, { odetteId: 'O0013000000OTHER' }), /refusing to overwrite/);
+});
