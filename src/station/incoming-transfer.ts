@@ -77,7 +77,11 @@ export async function decideIncoming(sfid: Sfid, policy: ReceivingPolicy, parame
   }
   if (policy.alreadyDelivered(identity)) {
     // Delivered before, but our EFPA was lost: take the data again, discard it, answer EFPA (§4.3.3).
-    return { accept: true, transfer: new IncomingTransfer(sfid, identity, undefined, parameters, policy.checkpointIntervalBytes), restartPosition: sfid.restartPosition };
+    // Resume where the sender offers, whose counts before that point are implied (U/T blocks, F
+    // records), except for V, where the octets before a record number are unknown: from 0.
+    const restartPosition = sfid.format === 'V' ? 0 : sfid.restartPosition;
+    const transfer = new IncomingTransfer(sfid, identity, undefined, parameters, policy.checkpointIntervalBytes, restartPosition);
+    return { accept: true, transfer, restartPosition };
   }
   await mkdir(policy.inboxDir, { recursive: true, mode: 0o750 });
   const partialDir = defaultPartialDir(policy.inboxDir);
@@ -116,20 +120,25 @@ export class IncomingTransfer {
   readonly #checkpointInterval: number;
   #sinceCheckpoint = 0;
 
-  constructor(sfid: Sfid, identity: VirtualFileIdentity, file: IncomingFile | undefined, parameters: NegotiatedParameters, checkpointInterval: number) {
+  /** `duplicateRestart`: for a duplicate (no file), the restart position answered (U/T/F only). */
+  constructor(sfid: Sfid, identity: VirtualFileIdentity, file: IncomingFile | undefined, parameters: NegotiatedParameters, checkpointInterval: number, duplicateRestart = 0) {
     this.#checkpointInterval = checkpointInterval;
     this.sfid = sfid;
     this.identity = identity;
     this.key = identityKey(identity);
     this.#file = file;
-    const restart = file?.progress() ?? { units: 0, records: 0 };
     const format = file?.transmissionFormat ?? (sfid.securityLevel || sfid.compression || sfid.envelope ? 'U' : sfid.format);
+    const restart =
+      file?.progress() ??
+      (format === 'F'
+        ? { units: duplicateRestart * sfid.maxRecordSize, records: duplicateRestart }
+        : { units: format === 'V' ? 0 : duplicateRestart * 1024, records: 0 });
     this.#decoder = new ExchangeBufferDecoder({
       format,
       exchangeBufferSize: parameters.exchangeBufferSize,
       maxRecordSize: sfid.maxRecordSize,
-      startUnitCount: file ? restart.units : 0,
-      startRecordCount: file ? restart.records : 0,
+      startUnitCount: restart.units,
+      startRecordCount: restart.records,
     });
     this.#hash = file && format !== 'V' ? createHash('sha256') : undefined;
   }
