@@ -21,6 +21,7 @@ import {
   type VirtualFileIdentity,
   validateIdentity,
 } from '../files/index.ts';
+import { RemoteProtocolError } from '../errors.ts';
 import type { Sfid } from '../protocol/command-types.ts';
 import { ExchangeBufferDecoder } from '../protocol/exchange-buffer-decoder.ts';
 import { FileReason } from '../protocol/reason-codes.ts';
@@ -177,7 +178,14 @@ export class IncomingTransfer {
 
   /** At EFID: checks the counts (§5.3.8) and commits the file durably into `finalDir`. */
   async end(recordCount: number, unitCount: number, finalDir: string): Promise<EndFileOutcome> {
-    this.#decoder.end();
+    try {
+      this.#decoder.end();
+    } catch (err) {
+      // The data ends inside an F/V record: the last record is missing its end, EFNA 10 (§5.3.10).
+      if (!(err instanceof RemoteProtocolError)) throw err;
+      await this.#file?.discard();
+      return { ok: false, reason: FileReason.invalidRecordCount, reasonText: err.message };
+    }
     const decoder = this.#decoder;
     if (!this.#file) {
       if (decoder.unitCount !== unitCount || (decoder.recordCount !== recordCount && decoder.format !== 'U' && decoder.format !== 'T')) {
