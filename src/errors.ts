@@ -23,7 +23,11 @@ export type ErrorCode =
   | 'OFTP_ERR_CONFIG'
   | 'OFTP_ERR_USAGE'
   | 'OFTP_ERR_IO'
-  | 'OFTP_ERR_TRANSPORT';
+  | 'OFTP_ERR_TRANSPORT'
+  /** A TLS handshake or the TLS peer's certificate was refused (src/transports/tls.ts). */
+  | 'OFTP_ERR_TLS'
+  /** A certificate is unreadable, expired, untrusted or unfit for its role (src/security/certificates.ts). */
+  | 'OFTP_ERR_CERTIFICATE';
 
 export class OftpError extends Error {
   readonly code: ErrorCode;
