@@ -73,7 +73,7 @@ export class Station {
       await station.#settleLeftovers();
       return station;
     } catch (err) {
-      await unlink(lockPath).catch(() => {});
+      await releaseLock(lockPath);
       throw err;
     }
   }
@@ -212,7 +212,7 @@ export class Station {
       if (!session.isClosed) session.abort(EsidReason.emergencyCloseDown, 'station shutting down');
     }
     await this.services.history.close();
-    await unlink(this.#lockPath).catch(() => {});
+    await releaseLock(this.#lockPath);
   }
 }
 
@@ -226,24 +226,41 @@ function baseName(path: string): string {
   return path.split(/[\\/]/).pop() ?? path;
 }
 
+/** Lock files held by Stations of this process: our own pid in a lock is only stale when not listed here. */
+const heldLocks = new Set<string>();
+
 /** One process per data directory: a lock file holding the owner's pid; a dead owner's lock is taken over. */
 async function takeLock(path: string): Promise<void> {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fh = await open(path, 'wx', 0o600);
-      await fh.writeFile(String(process.pid));
-      await fh.close();
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number(await readFile(path, 'utf8').catch(() => '0'));
-      if (pid > 0 && pid !== process.pid && isAlive(pid)) {
-        throw new ConfigError('OFTP_ERR_CONFIG', `the station's data directory is in use by process ${pid}`);
-      }
-      await unlink(path).catch(() => {});
-    }
+  if (heldLocks.has(path)) {
+    throw new ConfigError('OFTP_ERR_CONFIG', `the station's data directory is in use by another Station in this process (${process.pid})`);
   }
-  throw new ConfigError('OFTP_ERR_CONFIG', `cannot lock ${path}`);
+  heldLocks.add(path); // reserved at once: a concurrent open in this process sees it
+  try {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const fh = await open(path, 'wx', 0o600);
+        await fh.writeFile(String(process.pid));
+        await fh.close();
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        const pid = Number(await readFile(path, 'utf8').catch(() => '0'));
+        if (pid > 0 && pid !== process.pid && isAlive(pid)) {
+          throw new ConfigError('OFTP_ERR_CONFIG', `the station's data directory is in use by process ${pid}`);
+        }
+        await unlink(path).catch(() => {});
+      }
+    }
+    throw new ConfigError('OFTP_ERR_CONFIG', `cannot lock ${path}`);
+  } catch (err) {
+    heldLocks.delete(path);
+    throw err;
+  }
+}
+
+async function releaseLock(path: string): Promise<void> {
+  if (!heldLocks.delete(path)) return;
+  await unlink(path).catch(() => {});
 }
 
 function isAlive(pid: number): boolean {
