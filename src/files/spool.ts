@@ -165,9 +165,11 @@ export class Spool {
         ...identity,
         userData: meta.userData ?? '',
         format: meta.format,
+        // V without a given size: the longest record, at least 1 (an empty V file would otherwise say
+        // SFIDLRECL 0, which receivers, ours included, refuse for V: SFNA 05).
         maxRecordSize:
           meta.format === 'V' && unsecured && !meta.maxRecordSize
-            ? content.summary.longestRecord
+            ? Math.max(1, content.summary.longestRecord)
             : fields.maxRecordSize,
         transmissionFormat: fields.transmissionFormat,
         fileSize: blocksFor(content.summary.octets),

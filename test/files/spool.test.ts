@@ -65,6 +65,15 @@ test('V record size defaults to the longest record; units exclude the prefixes',
   assert.equal(entry.meta.maxRecordSize, Math.max(...records.map((r) => r.length)));
 });
 
+test('an empty V file is spooled with record size 1, not 0 (receivers refuse V with SFIDLRECL 0)', async (t) => {
+  const dir = await tempDir(t);
+  const spool = await Spool.open(join(dir, 'spool'));
+  const entry = await spool.enqueue(await writeSource(dir, 'empty-v', Buffer.alloc(0)), meta({ format: 'V' }));
+  assert.equal(entry.meta.recordCount, 0);
+  assert.equal(entry.meta.maxRecordSize, 1);
+  assert.equal(sfidFor(entry.meta, 0).maxRecordSize, 1);
+});
+
 test('a secured file travels as U and is not structure-checked', async (t) => {
   const dir = await tempDir(t);
   const spool = await Spool.open(join(dir, 'spool'));
