@@ -27,7 +27,9 @@ export type ErrorCode =
   /** A TLS handshake or the TLS peer's certificate was refused (src/transports/tls.ts). */
   | 'OFTP_ERR_TLS'
   /** A certificate is unreadable, expired, untrusted or unfit for its role (src/security/certificates.ts). */
-  | 'OFTP_ERR_CERTIFICATE';
+  | 'OFTP_ERR_CERTIFICATE'
+  /** A CMS file envelope, receipt signature or challenge failed (src/security/cms/errors.ts). */
+  | 'OFTP_ERR_CMS';
 
 export class OftpError extends Error {
   readonly code: ErrorCode;
