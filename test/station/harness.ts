@@ -15,7 +15,7 @@ import type { OdetteCommand, Sfid, VirtualFileFormat } from '../../src/protocol/
 import { ExchangeBufferEncoder } from '../../src/protocol/exchange-buffer-encoder.ts';
 import { STB_HEADER_LENGTH, StbDeframer } from '../../src/protocol/stream-transmission-buffer.ts';
 import { OftpSession } from '../../src/session/engine.ts';
-import type { LocalParameters, SessionEnded, SessionEvent } from '../../src/session/types.ts';
+import type { CommandCodec, LocalParameters, SessionEnded, SessionEvent } from '../../src/session/types.ts';
 import type { Log } from '../../src/station/session-handler.ts';
 import { type SessionResult, Station } from '../../src/station/station.ts';
 import { StationStore } from '../../src/store/station-store.ts';
@@ -428,6 +428,8 @@ export async function runScriptedInitiator(options: {
   port: number;
   local?: Partial<LocalParameters>;
   offers: ScriptedOffer[];
+  /** A codec for the initiator's engine (to put on the wire what the real encoder refuses). */
+  codec?: CommandCodec;
 }): Promise<{ ended: SessionEnded; log: ScriptLogEntry[]; toResponder: Buffer[]; fromResponder: Buffer[] }> {
   const socket = createConnection({ host: '127.0.0.1', port: options.port });
   await new Promise<void>((resolve, reject) => {
@@ -446,6 +448,7 @@ export async function runScriptedInitiator(options: {
     role: 'initiator',
     local: { identificationCode: ID_B, password: PASSWORD_B, credit: 4, ...options.local },
     timers: { response: { durationMs: 10_000, onExpiry: 'esid' } },
+    codec: options.codec,
   });
   const log: ScriptLogEntry[] = [];
   const handler = new ScriptedHandler(session, options.offers, log);
