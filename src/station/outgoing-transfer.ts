@@ -18,7 +18,6 @@ export class OutgoingTransfer {
   readonly #items: AsyncIterator<Uint8Array>;
   #savedAt = 0;
   #ended = false;
-  #efidSent = false;
 
   private constructor(entry: SpoolEntry, spool: Spool, reader: SpoolReader, encoder: ExchangeBufferEncoder) {
     this.entry = entry;
@@ -64,8 +63,7 @@ export class OutgoingTransfer {
       if (encoder.done) {
         if (session.credit === 0) return false; // EFID waits for credit (§9.11 note 1)
         session.endFile({ recordCount: encoder.recordCount, unitCount: encoder.unitCount }, io.now());
-        this.#efidSent = true;
-        await this.close();
+        await this.#reader.close(); // all read; close() may still come if the EFPA never does
         return true;
       }
       if (session.credit === 0) {
@@ -108,12 +106,13 @@ export class OutgoingTransfer {
   }
 
   /**
-   * Releases the file. Before the EFID went out (the session broke mid-file) the sent progress is
-   * saved first, so the next SFID offers SFIDREST from there; the receiver answers with what it holds
-   * durably (<= the offer). Saving is best effort: without it the file is only resent from further back.
+   * Releases a file that did not get its EFPA (the session broke mid-file or after the EFID, or EFNA):
+   * the sent progress is saved first, so the next SFID offers SFIDREST from there; the receiver answers
+   * with what it holds durably (<= the offer). Best effort: without it the file is only resent from
+   * further back.
    */
   async close(): Promise<void> {
-    if (!this.#efidSent) await this.#saveProgress(true).catch(() => {});
+    await this.#saveProgress(true).catch(() => {});
     await this.#reader.close();
   }
 }
