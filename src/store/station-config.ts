@@ -33,6 +33,20 @@ export const STATION_DEFAULTS = {
    * transfer resumes from the last one; smaller means less resent, larger means fewer fsyncs.
    */
   checkpointIntervalBytes: 64 * 1024 * 1024,
+  /** RFC 5024 §2.4: 6619 is 'odette-ftps', ODETTE-FTP over TLS (§2.3). */
+  tlsPort: 6619,
+  /**
+   * TLS 1.2 is the floor (RFC 8996 retires 1.0 and 1.1) and still what many partner stacks speak;
+   * 'TLSv1.3' may be set once every TLS partner has it.
+   */
+  tlsMinVersion: 'TLSv1.2',
+  /** Seconds a caller may take to finish its TLS handshake before the connection is closed. */
+  tlsHandshakeTimeoutSeconds: 30,
+  /**
+   * Days before a certificate's end from which `oftp2 cert list`, the log at start and the status
+   * page warn: 30 days leaves time to obtain a new certificate and hand it to partners.
+   */
+  certificateWarningDays: 30,
 } as const;
 
 export const PARTNER_DEFAULTS = {
@@ -41,7 +55,62 @@ export const PARTNER_DEFAULTS = {
   level: 5,
   /** SSIDSR: both send and receive. */
   sendReceive: 'B',
+  /** Plain TCP unless agreed otherwise: TLS needs certificates on both sides first. */
+  tls: false,
+  /** Port dialled when `tls` is true and no port is given (RFC 5024 §2.4). */
+  tlsPort: 6619,
+  /**
+   * A partner calling us over TLS must present a certificate we trust for it (mutual authentication).
+   * false lets it log in with a TLS connection and its password only (RFC 5024 §1.7: a hub's partners
+   * may have no certificate).
+   */
+  requireClientCertificate: true,
 } as const;
+
+/** Certificate roles (see src/security/certificates.ts): a partner may use a different one for each. */
+export type CertificateRoleName = 'tls' | 'authentication' | 'signing' | 'encryption';
+export const CERTIFICATE_ROLE_NAMES: readonly CertificateRoleName[] = ['tls', 'authentication', 'signing', 'encryption'];
+
+/** One of our own certificates: the certificate file and the name of its key in `station.keys`. */
+export interface OwnCertificate {
+  certificate: string;
+  key: string;
+}
+
+/** A private key for the file KeyStore (src/keystore/file-key-store.ts). */
+export interface KeyEntry {
+  file: string;
+  passphraseFile?: string;
+  passphraseEnv?: string;
+  certificate?: string;
+}
+
+export interface TlsListenConfig {
+  /** Listen for TLS; when absent, TLS is on exactly when `certificates.tls` is configured. */
+  enabled?: boolean;
+  /** Default: listen.host. */
+  host?: string;
+  port: number;
+  minVersion: 'TLSv1.2' | 'TLSv1.3';
+  /** OpenSSL cipher string; default: the forward-secret list in src/transports/tls.ts. */
+  ciphers?: string;
+  handshakeTimeoutSeconds: number;
+}
+
+/** How a partner's certificates are trusted (TLS, and signatures/receipts for the CMS layer). */
+export interface PartnerTrust {
+  /** CA certificates (PEM/DER files) this partner's certificates must chain to. */
+  caFiles?: string[];
+  /** SHA-256 fingerprints of certificates accepted as they are (hex, colons optional). */
+  pinnedSha256?: string[];
+  /** CRLs checked for certificates issued by their CA. */
+  crlFiles?: string[];
+  /** See PARTNER_DEFAULTS.requireClientCertificate. */
+  requireClientCertificate?: boolean;
+}
+
+/** The partner's certificates per role (file paths); `next` holds the ones for a rollover. */
+export type PartnerCertificates = Partial<Record<CertificateRoleName, string>> & { next?: Partial<Record<CertificateRoleName, string>> };
 
 export interface StationIdentity {
   /** Our Odette identification code (SSIDCODE, §5.4). */
@@ -55,6 +124,13 @@ export interface StationIdentity {
   diskReserveBytes: number;
   responseTimeoutSeconds: number;
   checkpointIntervalBytes: number;
+  /** ODETTE-FTP over TLS (RFC 5024 §2.3). */
+  tls: TlsListenConfig;
+  /** Our certificates per role; relative paths are in the data directory. */
+  certificates?: Partial<Record<CertificateRoleName, OwnCertificate>>;
+  /** Private keys by name (the file KeyStore). */
+  keys?: Record<string, KeyEntry>;
+  certificateWarningDays: number;
 }
 
 export interface PartnerConfig {
@@ -77,6 +153,10 @@ export interface PartnerConfig {
   bufferCompression?: boolean;
   restart?: boolean;
   maxFileSizeBytes?: number;
+  /** Dial this partner over TLS; its logins over plain TCP are then refused. */
+  tls: boolean;
+  trust?: PartnerTrust;
+  certificates?: PartnerCertificates;
 }
 
 export interface StationConfig {
@@ -92,6 +172,19 @@ const port = { type: 'integer', minimum: 1, maximum: 65535 };
 const bufferSize = { type: 'integer', minimum: 128, maximum: 99999 };
 const credit = { type: 'integer', minimum: 1, maximum: 999 };
 const bytes = { type: 'integer', minimum: 0 };
+const filePath = { type: 'string', minLength: 1 };
+const roleFiles = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { tls: filePath, authentication: filePath, signing: filePath, encryption: filePath },
+};
+const ownCertificate = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['certificate', 'key'],
+  properties: { certificate: filePath, key: { type: 'string', minLength: 1 } },
+};
+const fingerprint = { type: 'string', pattern: '^(?:[Ss][Hh][Aa]256[:=])?(?:[0-9A-Fa-f]{2}[: ]?){31}[0-9A-Fa-f]{2}$' };
 
 const schema = {
   type: 'object',
@@ -122,6 +215,35 @@ const schema = {
         diskReserveBytes: { ...bytes, default: STATION_DEFAULTS.diskReserveBytes },
         responseTimeoutSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: STATION_DEFAULTS.responseTimeoutSeconds },
         checkpointIntervalBytes: { type: 'integer', minimum: 1024, default: STATION_DEFAULTS.checkpointIntervalBytes },
+        tls: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            enabled: { type: 'boolean' },
+            host: { type: 'string', minLength: 1 },
+            port: { ...port, default: STATION_DEFAULTS.tlsPort },
+            minVersion: { enum: ['TLSv1.2', 'TLSv1.3'], default: STATION_DEFAULTS.tlsMinVersion },
+            ciphers: { type: 'string', minLength: 1 },
+            handshakeTimeoutSeconds: { type: 'integer', minimum: 1, maximum: 600, default: STATION_DEFAULTS.tlsHandshakeTimeoutSeconds },
+          },
+        },
+        certificates: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { tls: ownCertificate, authentication: ownCertificate, signing: ownCertificate, encryption: ownCertificate },
+        },
+        keys: {
+          type: 'object',
+          propertyNames: { pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' },
+          additionalProperties: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['file'],
+            properties: { file: filePath, passphraseFile: filePath, passphraseEnv: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }, certificate: filePath },
+          },
+        },
+        certificateWarningDays: { type: 'integer', minimum: 0, maximum: 3650, default: STATION_DEFAULTS.certificateWarningDays },
       },
     },
     partners: {
@@ -144,6 +266,22 @@ const schema = {
           bufferCompression: { type: 'boolean' },
           restart: { type: 'boolean' },
           maxFileSizeBytes: bytes,
+          tls: { type: 'boolean', default: PARTNER_DEFAULTS.tls },
+          trust: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              caFiles: { type: 'array', items: filePath },
+              pinnedSha256: { type: 'array', items: fingerprint },
+              crlFiles: { type: 'array', items: filePath },
+              requireClientCertificate: { type: 'boolean' },
+            },
+          },
+          certificates: {
+            type: 'object',
+            additionalProperties: false,
+            properties: { ...roleFiles.properties, next: roleFiles },
+          },
         },
       },
     },
@@ -158,6 +296,14 @@ const validate = ajv.compile(schema);
 /** Validates (and fills defaults into) a parsed configuration. Throws ConfigError naming every problem. */
 export function validateStationConfig(data: unknown, source: string): StationConfig {
   const copy = structuredClone(data);
+  // A TLS partner without a port is dialled on 6619, not 3305: note which ones before defaults fill it.
+  const tlsWithoutPort = new Set<number>();
+  const rawPartners = (copy as { partners?: unknown } | null)?.partners;
+  if (Array.isArray(rawPartners)) {
+    rawPartners.forEach((p, i) => {
+      if (p && typeof p === 'object' && (p as { tls?: unknown }).tls === true && (p as { port?: unknown }).port === undefined) tlsWithoutPort.add(i);
+    });
+  }
   if (!validate(copy)) {
     const problems = (validate.errors ?? [])
       .map((e) => `${e.instancePath || '/'} ${e.message ?? 'is invalid'}`)
@@ -165,6 +311,16 @@ export function validateStationConfig(data: unknown, source: string): StationCon
     throw new ConfigError('OFTP_ERR_CONFIG', `${source}: ${problems}`);
   }
   const config = copy as unknown as StationConfig;
+  for (const i of tlsWithoutPort) config.partners[i]!.port = PARTNER_DEFAULTS.tlsPort;
+  const station = config.station;
+  for (const [role, own] of Object.entries(station.certificates ?? {})) {
+    if (!station.keys || !Object.hasOwn(station.keys, own.key)) {
+      throw new ConfigError('OFTP_ERR_CONFIG', `${source}: station.certificates.${role}.key names "${own.key}", which is not in station.keys`);
+    }
+  }
+  if (station.tls.enabled === true && !station.certificates?.tls) {
+    throw new ConfigError('OFTP_ERR_CONFIG', `${source}: station.tls.enabled needs our TLS certificate in station.certificates.tls (see oftp2 cert import --own --role tls)`);
+  }
   const names = new Set<string>();
   const ids = new Set<string>();
   for (const p of config.partners) {
@@ -177,6 +333,12 @@ export function validateStationConfig(data: unknown, source: string): StationCon
     ids.add(p.odetteId);
   }
   return config;
+}
+
+/** Whether and where the station listens for TLS: on when enabled, or by default when it has a TLS certificate. */
+export function tlsListenAddress(station: StationIdentity): { enabled: boolean; host: string; port: number } {
+  const enabled = station.tls.enabled ?? station.certificates?.tls !== undefined;
+  return { enabled, host: station.tls.host ?? station.listen.host, port: station.tls.port };
 }
 
 /** The session parameters to offer a partner: the station's values with the partner's quirks on top. */

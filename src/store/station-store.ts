@@ -107,6 +107,19 @@ export class StationStore {
     return next.partners.at(-1)!;
   }
 
+  /**
+   * Changes the configuration: `change` edits a copy, the whole result is validated, then written.
+   * Nothing is written when validation fails.
+   */
+  async update(change: (draft: StationConfig) => void): Promise<StationConfig> {
+    const draft = structuredClone(this.#db.data);
+    change(draft);
+    const next = validateStationConfig(draft, this.paths.configFile);
+    this.#db.data = next;
+    await this.#db.write();
+    return next;
+  }
+
   async removePartner(name: string): Promise<void> {
     if (!this.partner(name)) throw new ConfigError('OFTP_ERR_CONFIG', `no partner named "${name}"`);
     this.#db.data = { ...this.#db.data, partners: this.#db.data.partners.filter((p) => p.name !== name) };
