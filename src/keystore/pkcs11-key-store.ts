@@ -456,11 +456,16 @@ export class Pkcs11KeyStore implements KeyStore {
       this.module.ensureInitialized();
       slot = this.findSlot();
     } catch (first) {
-      // Not on the first open with requireToken (a wrong label should not disturb other users of the
-      // module; the library was just initialised anyway).
-      if (first instanceof ConfigError || (!this.everReady && this.options.requireToken !== false)) throw first;
-      await this.module.reinitialize(this.module.generation);
-      slot = this.findSlot();
+      if (first instanceof ConfigError) throw first;
+      // Not on the first open with requireToken: a wrong label should not disturb other users of the
+      // module, and the library was just initialised anyway.
+      if (!this.everReady && this.options.requireToken !== false) throw this.unreachable(first);
+      try {
+        await this.module.reinitialize(this.module.generation);
+        slot = this.findSlot();
+      } catch (second) {
+        throw this.unreachable(second);
+      }
     }
     const api = this.api;
     const info = api.C_GetTokenInfo(slot);
@@ -489,6 +494,16 @@ export class Pkcs11KeyStore implements KeyStore {
       waiters: [],
       retired: false,
     };
+  }
+
+  /** A failure to find the token (library, slot list, token info) as TokenMissing: the token is absent. */
+  private unreachable(error: unknown): TokenMissing {
+    if (error instanceof TokenMissing) return error;
+    const method = (error as { method?: unknown }).method;
+    const where = typeof method === 'string' && method !== '' ? ` from ${method}` : '';
+    return new TokenMissing(`${describeToken(this.config.token)} not reachable: ${describeNativeError(error)}${where} (${this.config.module})`, {
+      cause: error,
+    });
   }
 
   /**

@@ -54,8 +54,9 @@ export class Pkcs11Module {
   }
 
   /**
-   * The module at `path`, loaded and initialised (ConfigError when the file is missing or is not a
-   * PKCS#11 library). Each acquire needs a matching release.
+   * The module at `path`, loaded (ConfigError when the file is missing or is not a PKCS#11 library);
+   * users call ensureInitialized() before use, so a library whose C_Initialize fails now (an HSM not
+   * reachable yet) can still be tried later. Each acquire needs a matching release.
    */
   static acquire(path: string): Pkcs11Module {
     if (!existsSync(path)) throw new ConfigError('OFTP_ERR_CONFIG', `PKCS#11 module not found: ${path}`);
@@ -76,12 +77,6 @@ export class Pkcs11Module {
       registry.set(key, module);
     }
     module.refs++;
-    try {
-      module.ensureInitialized();
-    } catch (error) {
-      module.release();
-      throw error;
-    }
     return module;
   }
 

@@ -109,7 +109,7 @@ describe('Pkcs11KeyStore on SoftHSM', { skip }, () => {
       const key = await store.key('signing');
       const inputs = Array.from({ length: 100 }, (_, i) => Buffer.from(`message ${i}`));
       const signatures = await Promise.all(inputs.map((data, i) => key.sign(HASHES[i % 3]!, data)));
-      signatures.forEach((signature, i) => assert.ok(verifies(key, HASHES[i % 3]!, inputs[i]!, signature), `#${i}`));
+      for (const [i, signature] of signatures.entries()) assert.ok(verifies(key, HASHES[i % 3]!, inputs[i]!, signature), `#${i}`);
     });
   });
 
