@@ -4,7 +4,7 @@
 // Temporary names start with '.' and end with '.tmp', in the same directory as their final name.
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { link, mkdir, open, readFile, rename, rm, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, rename, rm, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { errnoCode, ioError } from './file-errors.ts';
 
@@ -46,6 +46,24 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
     throw ioError('atomic write of', path, err);
   }
   await fsyncDir(dirname(path));
+}
+
+/**
+ * Removes the temporary files (`.NAME.RANDOM.tmp`) that writes interrupted by a crash left in `dir`
+ * (not recursive; an absent directory is fine). Only for a directory no one is writing into, e.g. at
+ * start-up under the station's lock. Returns the names removed.
+ */
+export async function removeInterruptedWrites(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return [];
+    throw ioError('list', dir, err);
+  }
+  const stale = names.filter((n) => n.startsWith('.') && n.endsWith('.tmp'));
+  for (const name of stale) await rm(join(dir, name), { force: true });
+  return stale;
 }
 
 /** `writeFileAtomic` of `JSON.stringify(value)` with a trailing newline. */

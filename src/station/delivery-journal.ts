@@ -7,6 +7,7 @@
 // otherwise the commit never happened, and the partial stays for the restart.
 import { mkdir, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { removeInterruptedWrites } from '../files/durable-fs.ts';
 import type { VirtualFileIdentity } from '../files/index.ts';
 import { syncDirectory, writeFileDurably } from '../store/durable-json-file.ts';
 
@@ -52,6 +53,9 @@ export class DeliveryJournal {
 
   /** Settles every entry a crash left behind; the caller completes the delivered ones, then finish(). */
   async settleLeftovers(): Promise<Settled[]> {
+    // An entry whose write a crash interrupted never became visible (the commit did not start): its
+    // temp file is all that is left of it, and nothing else would remove it.
+    await removeInterruptedWrites(this.#dir);
     let names: string[];
     try {
       names = (await readdir(this.#dir)).filter((n) => n.endsWith('.json'));

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { mkdirDurable, moveNoReplace, readJsonIfExists, writeJsonAtomic } from '../../src/files/durable-fs.ts';
+import { mkdirDurable, moveNoReplace, readJsonIfExists, removeInterruptedWrites, tempNameFor, writeJsonAtomic } from '../../src/files/durable-fs.ts';
 import { tempDir } from './helpers.ts';
 
 test('mkdirDurable creates nested directories, also from a relative path', async (t) => {
@@ -40,4 +40,16 @@ test('moveNoReplace never overwrites', async (t) => {
   assert.equal(await readFile(join(dir, 'b'), 'utf8'), 'B');
   assert.equal(await moveNoReplace(join(dir, 'a'), join(dir, 'c')), true);
   assert.deepEqual((await readdir(dir)).sort(), ['b', 'c']);
+});
+
+test('removeInterruptedWrites removes the temp files a crash left behind, and nothing else', async (t) => {
+  const dir = await tempDir(t);
+  const kept = join(dir, 'entry.json');
+  await writeJsonAtomic(kept, { n: 1 });
+  const stale = tempNameFor(kept); // what a SIGKILL between open and rename leaves
+  await writeFile(stale, '{"n":');
+  await writeFile(join(dir, 'other.tmp'), 'not hidden: not ours');
+  assert.deepEqual(await removeInterruptedWrites(dir), [stale.slice(dir.length + 1)]);
+  assert.deepEqual((await readdir(dir)).sort(), ['entry.json', 'other.tmp']);
+  assert.deepEqual(await removeInterruptedWrites(join(dir, 'absent')), []);
 });
