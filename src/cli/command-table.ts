@@ -6,6 +6,7 @@
 import type { CliCommand } from './command.ts';
 
 import { command as init } from './init.ts';
+import { command as keys } from './keys.ts';
 import { command as partner } from './partner.ts';
 import { command as send } from './send.ts';
 import { command as serve } from './serve.ts';
@@ -17,4 +18,5 @@ export const COMMANDS: readonly CliCommand[] = [
   serve,
   send,
   transfers,
+  keys,
 ];

@@ -40,7 +40,12 @@ describe('Pkcs11KeyStore recovery on SoftHSM', { skip }, () => {
       calls++;
       return original.apply(this, args);
     };
-    return { count: () => calls, restore: () => void (api.C_Login = original) };
+    return {
+      count: () => calls,
+      restore: () => {
+        api.C_Login = original;
+      },
+    };
   }
 
   function tokenFlags(module: Pkcs11Module): number {
