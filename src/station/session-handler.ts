@@ -139,6 +139,13 @@ export class StationSessionHandler implements SessionHandler {
     }
     for (const entry of await this.#services.spool.list(partner.name)) {
       if (this.#deferred.has(entry.meta.id)) continue;
+      if (this.#services.history.get(outId(identityKey(entry.meta)))?.state === 'delivered') {
+        // Its EERP arrived, so the file is at its destination: a crash only cost us the spool removal
+        // at EFPA. Sending it again would turn 'delivered' back into 'sending' for a whole resend.
+        await this.#services.spool.remove(entry);
+        this.#log('info', { dataset: entry.meta.datasetName }, 'Outbound: already delivered (EERP received), removed from the spool');
+        continue;
+      }
       const restart = this.#parameters!.restart ? await this.#services.spool.restartOffer(entry) : 0;
       const sfid = sfidAtLevel(sfidFor(entry.meta, restart), this.#parameters!.level);
       this.#offered = { entry, sfid };
