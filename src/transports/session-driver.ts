@@ -128,7 +128,9 @@ export class SessionDriver {
       for (const event of events) {
         if (event.type === 'closeTransport') this.#close();
         else if (event.type === 'sessionEnded') this.#ended = event;
-        else await this.#handler.handle(event, this.io);
+        // Events taken in one batch go stale once the session ends (the handler aborted on an earlier
+        // one, or the peer's ESID followed them): an EFID after an abort must not commit or discard.
+        else if (!this.#session.isClosed) await this.#handler.handle(event, this.io);
         this.#write();
       }
     }
