@@ -430,6 +430,8 @@ export async function runScriptedInitiator(options: {
   offers: ScriptedOffer[];
   /** A codec for the initiator's engine (to put on the wire what the real encoder refuses). */
   codec?: CommandCodec;
+  /** Cork the socket for each tick: what the engine writes at once arrives at the responder in one chunk. */
+  coalesce?: boolean;
 }): Promise<{ ended: SessionEnded; log: ScriptLogEntry[]; toResponder: Buffer[]; fromResponder: Buffer[] }> {
   const socket = createConnection({ host: '127.0.0.1', port: options.port });
   await new Promise<void>((resolve, reject) => {
@@ -440,8 +442,17 @@ export async function runScriptedInitiator(options: {
   const fromResponder: Buffer[] = [];
   socket.on('data', (b: Buffer) => fromResponder.push(Buffer.from(b)));
   const write = socket.write.bind(socket);
+  let corked = false;
   socket.write = ((chunk: Uint8Array, ...rest: unknown[]) => {
     toResponder.push(Buffer.from(chunk));
+    if (options.coalesce && !corked) {
+      corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        corked = false;
+        socket.uncork();
+      });
+    }
     return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
   }) as typeof socket.write;
   const session = new OftpSession({
