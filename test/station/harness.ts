@@ -291,11 +291,14 @@ export class StationPair {
     return join(this.dirB, 'inbox', 'a');
   }
 
+  /** Stops listening, drops proxied connections, ends running sessions, removes the data. Never hangs. */
   async close(): Promise<void> {
+    const serverClosed = this.server ? new Promise<void>((resolve) => this.server.close(() => resolve())) : Promise.resolve();
     await this.proxy?.close().catch(() => {});
-    if (this.server) await new Promise<void>((resolve) => this.server.close(() => resolve()));
     await this.a?.close().catch(() => {});
     await this.b?.close().catch(() => {});
+    // A session still open (a test that failed half-way) ends within the driver's close grace.
+    await Promise.race([serverClosed, new Promise((resolve) => setTimeout(resolve, 6000).unref())]);
     await rm(this.root, { recursive: true, force: true });
   }
 }
