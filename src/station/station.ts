@@ -11,13 +11,17 @@ import type { Ssid, VirtualFileFormat } from '../protocol/command-types.ts';
 import { EsidReason } from '../protocol/reason-codes.ts';
 import { OftpSession } from '../session/engine.ts';
 import type { PeerDecision, SessionEnded } from '../session/types.ts';
-import { effectivePartnerSettings, type PartnerConfig } from '../store/station-config.ts';
+import { type PendingCertificate, storePendingCertificate } from '../security/certificates-store.ts';
+import type { TlsBinding } from '../security/certificates-tls.ts';
+import { effectivePartnerSettings, type PartnerConfig, tlsListenAddress } from '../store/station-config.ts';
 import { StationStore } from '../store/station-store.ts';
 import { TransferHistory } from '../store/transfer-history.ts';
 import { SessionDriver } from '../transports/session-driver.ts';
 import { connectTcp, listenTcp } from '../transports/tcp.ts';
+import type { TlsError } from '../transports/tls.ts';
 import { datasetNameFor } from './dataset-name.ts';
 import { DeliveryJournal } from './delivery-journal.ts';
+import { StationTls, stationKeyStore } from './station-tls.ts';
 import { type Log, outId, type Progress, recordDelivery, type SessionSummary, StationSessionHandler, type StationServices } from './session-handler.ts';
 
 export interface SessionResult {
@@ -43,6 +47,8 @@ export class Station {
   /** Partners with a session running: a second one is refused with ESID 08 (§5.3.11). */
   readonly #busy = new Set<string>();
   readonly #sessions = new Set<OftpSession>();
+  /** Our TLS certificate and key and the partners' TLS trust, read at first use (restart to reload). */
+  #tls: Promise<StationTls> | undefined;
 
   private constructor(store: StationStore, services: StationServices, lockPath: string) {
     this.store = store;
@@ -126,7 +132,7 @@ export class Station {
     return entry;
   }
 
-  #newSession(role: 'initiator' | 'responder', partner: PartnerConfig | undefined) {
+  #newSession(role: 'initiator' | 'responder', partner: PartnerConfig | undefined, tls: TlsBinding | undefined) {
     const station = this.store.config.station;
     const base = partner ? effectivePartnerSettings(station, partner) : effectivePartnerSettings(station, { level: 5, sendReceive: 'B' } as PartnerConfig);
     let handler!: StationSessionHandler;
@@ -135,6 +141,8 @@ export class Station {
       if (!known || known.odetteId !== ssid.identificationCode) {
         return { accept: false, esidReason: EsidReason.userCodeNotKnown, text: `unknown identification code ${ssid.identificationCode}` };
       }
+      const wrongTransport = role === 'responder' ? transportRefusal(known, tls) : undefined;
+      if (wrongTransport) return wrongTransport;
       if (!samePassword(ssid.password, known.passwordExpected)) {
         return { accept: false, esidReason: EsidReason.invalidPassword, text: 'invalid password' };
       }
@@ -171,8 +179,8 @@ export class Station {
     return { session, handler };
   }
 
-  async #run(socket: Socket, role: 'initiator' | 'responder', partner: PartnerConfig | undefined, onProgress?: (p: Progress) => void): Promise<SessionResult> {
-    const { session, handler } = this.#newSession(role, partner);
+  async #run(socket: Socket, role: 'initiator' | 'responder', partner: PartnerConfig | undefined, onProgress?: (p: Progress) => void, tls?: TlsBinding): Promise<SessionResult> {
+    const { session, handler } = this.#newSession(role, partner, tls);
     handler.onProgress = onProgress;
     this.#sessions.add(session);
     const driver = new SessionDriver(socket, session, handler, {
@@ -192,6 +200,11 @@ export class Station {
   async send(partnerName: string, onProgress?: (p: Progress) => void): Promise<SessionResult> {
     const partner = this.partner(partnerName);
     if (!partner.host) throw new ConfigError('OFTP_ERR_CONFIG', `partner "${partner.name}" has no host to dial (it only dials in)`);
+    if (partner.tls) {
+      const { socket, binding, info } = await (await this.tls()).dial(partner);
+      this.services.log.info({ partner: partner.name, remote: info.remote, protocol: info.protocol, cipher: info.cipher, peer: binding.certificate?.subject }, 'TLS connection established');
+      return explainTlsClose(await this.#run(socket, 'initiator', partner, onProgress, binding));
+    }
     const socket = await connectTcp(partner.host, partner.port);
     return this.#run(socket, 'initiator', partner, onProgress);
   }
@@ -206,6 +219,47 @@ export class Station {
     });
   }
 
+  /**
+   * Accepts sessions over TLS (RFC 5024 §2.3, port 6619) until closed. A caller refused during or
+   * right after the handshake is logged with its cause and told to `onRefused`.
+   */
+  async serveTls(onSession?: (result: SessionResult) => void, address: { host: string; port: number } = tlsListenAddress(this.store.config.station), onRefused?: (error: TlsError) => void): Promise<Server> {
+    const tls = await this.tls();
+    return tls.listen(
+      address,
+      (socket, binding, info) => {
+        const peer = binding.certificate;
+        this.services.log.info({ remote: info.remote, protocol: info.protocol, cipher: info.cipher, peer: peer?.subject, sha256: peer?.sha256, partners: [...binding.partners] }, 'TLS connection accepted');
+        this.#run(socket, 'responder', undefined, undefined, binding).then(
+          (result) => onSession?.(result),
+          (err) => this.services.log.warn({ err: String(err) }, 'session failed'),
+        );
+      },
+      (err) => {
+        this.services.log.warn({ remote: err.remote, reason: err.reason }, err.message);
+        onRefused?.(err);
+      },
+    );
+  }
+
+  /** The station's TLS side: read once, at first use. */
+  tls(): Promise<StationTls> {
+    if (!this.#tls) {
+      const config = this.store.config;
+      const dataDir = this.store.paths.dataDir;
+      this.#tls = StationTls.open(config, dataDir, stationKeyStore(config, dataDir));
+      this.#tls.catch(() => {
+        this.#tls = undefined;
+      });
+    }
+    return this.#tls;
+  }
+
+  /** Keeps a certificate a partner sent (RFC 5024 §10.4, an unsecured CMS file) for the operator's approval. */
+  storePendingCertificate(partner: string, der: Uint8Array, source?: string): Promise<PendingCertificate> {
+    return storePendingCertificate(this.store.paths.dataDir, partner, der, source);
+  }
+
   /** Ends running sessions with ESID 05 (their durable parts stay for the restart) and unlocks. */
   async close(): Promise<void> {
     for (const session of this.#sessions) {
@@ -214,6 +268,26 @@ export class Station {
     await this.services.history.close();
     await releaseLock(this.#lockPath);
   }
+}
+
+/**
+ * As responder: a TLS connection may carry only the SSID of a partner its certificate is bound to
+ * (src/security/certificates-tls.ts), and a partner configured for TLS may not log in over plain TCP.
+ * Either is refused with ESID 03 (user code not known) before the password is looked at.
+ */
+function transportRefusal(partner: PartnerConfig, tls: TlsBinding | undefined): PeerDecision | undefined {
+  if (tls && !tls.partners.has(partner.name)) {
+    return { accept: false, esidReason: EsidReason.userCodeNotKnown, text: `the TLS certificate is not trusted for ${partner.odetteId}` };
+  }
+  if (!tls && partner.tls) return { accept: false, esidReason: EsidReason.userCodeNotKnown, text: `${partner.odetteId} must connect over TLS` };
+  return undefined;
+}
+
+/** A TLS 1.3 server checks our certificate after our handshake is done: a refusal shows as a close before SSRM. */
+function explainTlsClose(result: SessionResult): SessionResult {
+  const e = result.ended;
+  if (e.origin !== 'transport' || e.state !== 'ExpectSsrm') return result;
+  return { ...result, ended: { ...e, reasonText: 'the partner closed the TLS connection before its Ready Message: it may not accept our certificate (see its log)' } };
 }
 
 function samePassword(given: string, expected: string): boolean {
