@@ -17,6 +17,7 @@ const ADD_OPTIONS = {
   compression: { type: 'boolean' },
   'no-restart': { type: 'boolean' },
   'max-file-size': { type: 'string' },
+  tls: { type: 'boolean' },
 } as const;
 
 export const command: CliCommand = {
@@ -29,7 +30,9 @@ export const command: CliCommand = {
   --password-out PW     password we send to the partner (SSIDPSWD, up to 8 characters)
   --password-in PW      password the partner must send to us
   --host ADDR           where to dial the partner (omit for a partner that only dials in)
-  --port N              the partner's port (default 3305)
+  --port N              the partner's port (default 3305, 6619 with --tls)
+  --tls                 dial this partner over TLS (RFC 5024 §2.3) and refuse its logins over plain
+                        TCP; trust its certificate with oftp2 cert trust / oftp2 cert import
   --level N             protocol level offered: 5 = OFTP 2.0 (default), 4, 2, 1 for OFTP 1.x
   --send-receive S|R|B  capabilities offered to this partner (default B)
   --buffer-size N       exchange buffer size for this partner (default: the station's)
@@ -76,6 +79,7 @@ async function add(argv: string[]): Promise<number> {
       bufferCompression: values.compression,
       restart: values['no-restart'] ? false : undefined,
       maxFileSizeBytes: integerOption('max-file-size', values['max-file-size']),
+      tls: values.tls,
     }),
   );
   process.stdout.write(`partner ${partner.name} (${partner.odetteId}) added\n`);
@@ -90,8 +94,9 @@ async function list(argv: string[]): Promise<number> {
     p.odetteId,
     p.host ? `${p.host}:${p.port}` : '(dials in)',
     String(p.level),
+    p.tls ? 'yes' : 'no',
   ]);
-  process.stdout.write(table([['NAME', 'ODETTE ID', 'ADDRESS', 'LEVEL'], ...rows]));
+  process.stdout.write(table([['NAME', 'ODETTE ID', 'ADDRESS', 'LEVEL', 'TLS'], ...rows]));
   return 0;
 }
 
