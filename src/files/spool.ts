@@ -48,6 +48,8 @@ export interface EnqueueMeta {
   /** SFIDDATE/SFIDTIME: give both (forwarding keeps the originator's stamp) or neither (allocated). */
   date?: string;
   time?: string;
+  /** Allocate a whole-second stamp (counter 0000) for a partner at level 1/2, whose SFIDTIME is HHMMSS. */
+  wholeSecondStamp?: boolean;
   /** SFIDFMT of the original file. */
   format: VirtualFileFormat;
   /** SFIDLRECL: required for F; for V optional (default: longest record); 0 for U/T. */
@@ -277,7 +279,7 @@ export class Spool {
       throw badArgument('give both date and time, or neither');
     }
     if (!this.#allocator) throw badArgument('no date/time given and the spool has no TimestampAllocator');
-    return this.#allocator.allocate();
+    return this.#allocator.allocate({ wholeSecond: meta.wholeSecondStamp ?? false });
   }
 
   async #findByKey(partnerDir: string, key: string): Promise<string | undefined> {

@@ -6,6 +6,8 @@
 //   counter continues from the last stamp; when the counter would pass 9999, the stamp moves on to
 //   the next second (so under extreme load, or after a backward step, stamps can run slightly ahead
 //   of the wall clock until it catches up).
+// - a whole-second stamp ('HHMMSS0000', for RFC 2204 partners whose SFIDTIME has no counter) takes a
+//   second after every stamp issued so far, so no two files share an identity on such a link either.
 // One allocator per state file per process; allocations are serialised.
 import { dirname } from 'node:path';
 import { mkdirDurable, readJsonIfExists, writeJsonAtomic } from './durable-fs.ts';
@@ -82,18 +84,24 @@ export class TimestampAllocator {
     return new TimestampAllocator(stateFile, state, options);
   }
 
-  /** The next unique stamp, persisted before it is returned. */
-  allocate(): Promise<VirtualFileStamp> {
-    const result = this.#tail.then(() => this.#allocate());
+  /**
+   * The next unique stamp, persisted before it is returned. `wholeSecond`: counter 0000, in a second
+   * later than any stamp issued so far (levels 1/2 carry HHMMSS only, so the second alone must be unique).
+   */
+  allocate(options: { wholeSecond?: boolean } = {}): Promise<VirtualFileStamp> {
+    const result = this.#tail.then(() => this.#allocate(options.wholeSecond ?? false));
     this.#tail = result.catch(() => {});
     return result;
   }
 
-  async #allocate(): Promise<VirtualFileStamp> {
+  async #allocate(wholeSecond: boolean): Promise<VirtualFileStamp> {
     const wall = secondsStamp(this.#now(), this.#utc);
     let seconds: string;
     let counter: number;
-    if (wall > this.#lastSeconds) {
+    if (wholeSecond) {
+      seconds = wall > this.#lastSeconds ? wall : nextSecond(this.#lastSeconds);
+      counter = 0;
+    } else if (wall > this.#lastSeconds) {
       seconds = wall;
       counter = 1;
     } else if (this.#lastCounter < 9999) {

@@ -113,6 +113,9 @@ export class Station {
       format,
       maxRecordSize: format === 'F' || format === 'V' ? request.recordLength : 0,
       description: request.description ?? (partner.level >= 5 ? baseName(request.path) : ''),
+      // RFC 2204 levels carry SFIDTIME as HHMMSS: the counter would be cut off on the wire and two
+      // files of one second would share an identity (the second discarded as a duplicate).
+      wholeSecondStamp: partner.level < 4,
     });
     const m = entry.meta;
     await this.services.history.record({
