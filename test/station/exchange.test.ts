@@ -80,3 +80,30 @@ for (const bufferCompression of [false, true]) {
     });
   }
 }
+
+// RFC 2204 partners (levels 1/2) carry SFIDTIME as HHMMSS, without the counter. Regression: two files
+// of one dataset name spooled in the same second shared an identity on the wire, and the receiver
+// discarded the second as a duplicate while the sender counted it sent; the history also kept a
+// 'queued' record under the spooled identity beside the 'delivered' one under the wire identity.
+for (const level of [4, 2, 1]) {
+  test(`both directions at level ${level}, and two files of one name in one second`, async (t) => {
+    const pair = await StationPair.create(t, { aPartner: { level }, bPartner: { level } });
+    const toA = await enqueueAll(pair.b, 'a', pair.root, 'from-b');
+    const toB = await enqueueAll(pair.a, 'b', pair.root, 'from-a');
+    const first = unstructured(3000, 11);
+    const second = unstructured(3000, 12);
+    await pair.b.enqueue('a', { path: await writeLocal(pair.root, 'first', first), datasetName: 'ORDERS' });
+    await pair.b.enqueue('a', { path: await writeLocal(pair.root, 'second', second), datasetName: 'ORDERS' });
+    const { a, b } = await pair.sendFromB();
+    assert.equal(b.ended.normal, true, b.ended.reasonText);
+    assert.deepEqual(b.summary, { sent: 6, received: 4, failed: 0, receiptsSent: 4, receiptsReceived: 6 });
+    assert.deepEqual(a.summary, { sent: 4, received: 6, failed: 0, receiptsSent: 6, receiptsReceived: 4 });
+    await assertDelivered(pair.inboxB(), toB);
+    const inboxA = await visibleFiles(pair.inboxA());
+    assert.deepEqual(inboxA, [...toA.keys(), 'ORDERS', 'ORDERS~1'].sort());
+    const orders = [await sha256Of(join(pair.inboxA(), 'ORDERS')), await sha256Of(join(pair.inboxA(), 'ORDERS~1'))];
+    assert.deepEqual(orders, [sha256(first.bytes), sha256(second.bytes)], 'both files, in order');
+    assertHistory(pair.a, 'A', 4, 6);
+    assertHistory(pair.b, 'B', 6, 4);
+  });
+}
