@@ -155,10 +155,12 @@ export function primitiveValue(node: Node | undefined, what: string, fail: Fail)
   return (node.valueBlock as { valueHexView?: Uint8Array }).valueHexView ?? fail(`${what} has no value`);
 }
 
-/** An OCTET STRING's value, concatenating the segments of a constructed one. */
-export function octetsValue(node: Node | undefined, what: string, fail: Fail): Uint8Array {
+/** An OCTET STRING's value, concatenating the segments of a constructed one (any nesting). */
+export function octetsValue(node: Node | undefined, what: string, fail: Fail, depth = 0): Uint8Array {
   if (node === undefined || !isUniversal(node, 4)) fail(`${what} is not an OCTET STRING`);
-  return new Uint8Array((node as asn1js.OctetString).getValue());
+  if (!node.idBlock.isConstructed) return primitiveValue(node, what, fail);
+  if (depth > 16) fail(`${what} is nested too deeply`);
+  return concat(children(node, what, fail).map((segment) => octetsValue(segment, what, fail, depth + 1)));
 }
 
 export function smallInteger(node: Node | undefined, what: string, fail: Fail): number {

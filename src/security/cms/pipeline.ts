@@ -7,7 +7,7 @@
 // On receipt the content is written before the signature can be checked (it comes last): the output
 // is trustworthy only when openEnvelope resolves. When `output` is a path, it is removed on failure.
 
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
@@ -124,7 +124,7 @@ export async function envelopeFile(
     }),
   ];
   await run(input, output, stages);
-  return { fields: securityFields(options), originalBytes, envelopedBytes, envelopedHash: hash?.digest() };
+  return { fields: securityFields(options), originalBytes, envelopedBytes, envelopedHash: digestOf(hash) };
 }
 
 export interface OpenOptions {
@@ -187,9 +187,13 @@ export async function openEnvelopeFile(
   return {
     envelopedBytes,
     contentBytes,
-    envelopedHash: hash?.digest(),
+    envelopedHash: digestOf(hash),
     decryption: decrypter?.report,
     decompression: decompressor?.report,
     signature: verifier?.report,
   };
+}
+
+function digestOf(hash: Hash | undefined): Uint8Array | undefined {
+  return hash === undefined ? undefined : new Uint8Array(hash.digest());
 }
