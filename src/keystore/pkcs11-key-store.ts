@@ -291,12 +291,13 @@ export class Pkcs11KeyStore implements KeyStore {
   private async runLoop<T>(entry: KeyEntry, fn: string, op: (conn: Connection, session: Handle, key: Handle) => Promise<T>): Promise<T> {
     let retried = false;
     for (let round = 0; ; round++) {
-      const conn = await this.ready();
+      // Fast path without awaiting when the connection is up and a session is free.
+      const conn = this.liveConnection() ?? (await this.ready());
       let session: Handle | undefined;
       let failed = false;
       try {
         const key = this.keyHandle(entry, conn);
-        session = await this.lease(conn);
+        session = this.leaseNow(conn) ?? (await this.waitForSession(conn));
         if (session === undefined) {
           // The connection was dropped while we waited for a session: start again on the new one.
           if (round < 3) continue;
@@ -345,7 +346,8 @@ export class Pkcs11KeyStore implements KeyStore {
 
   // ---- sessions -----------------------------------------------------------------------------------
 
-  private async lease(conn: Connection): Promise<Handle | undefined> {
+  /** A free session, or a new one while the pool is not full; undefined when all are busy. */
+  private leaseNow(conn: Connection): Handle | undefined {
     const free = conn.free.pop();
     if (free !== undefined) return free;
     if (conn.open.size < this.poolSize) {
@@ -353,6 +355,11 @@ export class Pkcs11KeyStore implements KeyStore {
       conn.open.add(session);
       return session;
     }
+    return undefined;
+  }
+
+  /** The next session given back (FIFO); undefined when the connection is dropped meanwhile. */
+  private waitForSession(conn: Connection): Promise<Handle | undefined> {
     return new Promise((resolve) => conn.waiters.push(resolve));
   }
 
@@ -391,6 +398,12 @@ export class Pkcs11KeyStore implements KeyStore {
   }
 
   // ---- connection, login, recovery ----------------------------------------------------------------
+
+  /** The connection when it is up and current, without waiting. */
+  private liveConnection(): Connection | undefined {
+    const conn = this.conn;
+    return conn !== undefined && !conn.retired && conn.moduleGeneration === this.module.generation && this.module.initialized ? conn : undefined;
+  }
 
   /** The live connection, or a reconnection when allowed now; otherwise the error that says why not. */
   private async ready(): Promise<Connection> {

@@ -107,15 +107,22 @@ export class Pkcs11Module {
   }
 
   /** Runs `operation` (a native asynchronous call) while holding the module shared. */
-  async withShared<T>(operation: () => Promise<T>): Promise<T> {
-    while (this.exclusive !== undefined) await this.exclusive;
+  withShared<T>(operation: () => Promise<T>): Promise<T> {
+    if (this.exclusive !== undefined) return this.exclusive.then(() => this.withShared(operation));
     this.shared++;
+    let promise: Promise<T>;
     try {
-      return await operation();
-    } finally {
-      this.shared--;
-      if (this.shared === 0) this.drained?.();
+      promise = operation();
+    } catch (error) {
+      this.leaveShared();
+      return Promise.reject(error);
     }
+    return promise.finally(() => this.leaveShared());
+  }
+
+  private leaveShared(): void {
+    this.shared--;
+    if (this.shared === 0) this.drained?.();
   }
 
   /**
