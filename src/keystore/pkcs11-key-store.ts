@@ -445,7 +445,12 @@ export class Pkcs11KeyStore implements KeyStore {
       return conn;
     } catch (error) {
       if (error instanceof ConfigError) {
-        if (this.current.state !== 'locked') this.setState('error', error.message);
+        // A locked store waits for a new PIN instead; anything else (a PIN file gone…) is retried later.
+        if (this.current.state !== 'locked') {
+          this.nextAttemptAt = this.now() + this.delay;
+          this.delay = Math.min(this.delay * 2, this.maxDelay);
+          this.setState('error', error.message);
+        }
         throw error;
       }
       const ckr = error instanceof TokenMissing ? undefined : ckrOf(error);

@@ -175,6 +175,28 @@ describe('Pkcs11KeyStore recovery on SoftHSM', { skip }, () => {
       await store.close();
     }
   });
+
+  it('requireToken false: a store opened before its token exists reports absent, then finds it', async () => {
+    const statuses: Pkcs11Status[] = [];
+    const store = await Pkcs11KeyStore.open({ ...config, token: { label: 'later' } }, { requireToken: false, onStatus: (s) => statuses.push(s) });
+    try {
+      assert.equal(store.status().state, 'absent');
+      assert.match(store.status().detail, /token "later" not present .*tokens present: "oftp"/);
+      await assert.rejects(store.key('late-key'), KeyUnavailableError);
+      hsm.initToken('later');
+      hsm.keyPair('later', { label: 'late-key', id: '05' });
+      await sleep(450);
+      const key = await store.key('late-key');
+      assert.equal(key.keyId, '05');
+      assert.equal(store.status().state, 'ready');
+      assert.deepEqual(
+        statuses.map((s) => s.state),
+        ['absent', 'ready'],
+      );
+    } finally {
+      await store.close();
+    }
+  });
 });
 
 /** A session of ours on the token (for C_Logout, which logs out every session of the application). */
