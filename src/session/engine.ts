@@ -36,6 +36,7 @@ import { LocalUsageError, OftpError, RemoteProtocolError } from '../errors.ts';
 import { decodeCommand, encodeCommand } from '../protocol/command-codec.ts';
 import type { Eerp, Esid, Nerp, OdetteCommand, Sfid } from '../protocol/command-types.ts';
 import { describeEsid, EsidReason } from '../protocol/reason-codes.ts';
+import { MAX_EXCHANGE_BUFFER_SIZE } from '../protocol/stream-transmission-buffer.ts';
 import { SessionCore } from './core.ts';
 import { StbFramer } from './framer.ts';
 import * as listener from './listener.ts';
@@ -54,6 +55,9 @@ import {
   type SessionState,
 } from './types.ts';
 
+/** 'D': the command octet of a data exchange buffer (§5.3.6). */
+const DATA_COMMAND_OCTET = 0x44;
+
 export class OftpSession {
   readonly #core: SessionCore;
 
@@ -71,7 +75,7 @@ export class OftpSession {
       local,
       timers: { ...DEFAULT_TIMERS, ...options.timers },
       codec: options.codec ?? { decode: decodeCommand, encode: encodeCommand },
-      framer: options.framer ?? new StbFramer({ maxExchangeBufferSize: local.exchangeBufferSize }),
+      framer: options.framer ?? new StbFramer({ maxExchangeBufferSize: MAX_EXCHANGE_BUFFER_SIZE }),
       checkPeer: options.checkPeer,
       trace: options.trace,
     });
@@ -332,8 +336,10 @@ export class OftpSession {
 
   #receiveExchangeBuffer(buffer: Uint8Array): void {
     const core = this.#core;
+    // SSIDSDEB bounds data exchange buffers (§5.3.2); a command may be longer (a level-5 SFID is at
+    // least 165 octets, more than the smallest buffer of 128), bounded by the STB's own maximum.
     const size = core.parameters?.exchangeBufferSize;
-    if (core.open && size !== undefined && buffer.length > size) {
+    if (core.open && size !== undefined && buffer.length > size && buffer[0] === DATA_COMMAND_OCTET) {
       core.fail(
         new RemoteProtocolError(
           'OFTP_ERR_BUFFER_SIZE',

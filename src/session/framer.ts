@@ -17,7 +17,10 @@ export interface Framer {
 export class StbFramer implements Framer {
   readonly #deframer: StbDeframer;
 
-  /** `maxExchangeBufferSize`: the local SSIDSDEB, the limit until negotiation lowers it. */
+  /**
+   * `maxExchangeBufferSize`: the largest buffer the deframer takes. The engine passes the protocol
+   * maximum (99999): commands may exceed the negotiated SSIDSDEB, which the engine checks for DATA.
+   */
   constructor(options: { maxExchangeBufferSize: number }) {
     this.#deframer = new StbDeframer(options);
   }
@@ -30,9 +33,6 @@ export class StbFramer implements Framer {
     return this.#deframer.push(chunk);
   }
 
-  negotiated(settings: { exchangeBufferSize: number }): void {
-    this.#deframer.setMaxExchangeBufferSize(settings.exchangeBufferSize);
-  }
 }
 
 /** For transports that keep message boundaries (X.25 without special logic): one chunk is one buffer. */

@@ -432,6 +432,15 @@ describe('§9.9 error and abort', () => {
     assert.equal(esid?.cmd === 'ESID' && esid.reason, 7);
   });
 
+  test('a command longer than the negotiated buffer size is taken: SSIDSDEB bounds data buffers (§5.3.2)', () => {
+    const p = readyResponder({ local: { exchangeBufferSize: 128 } }, { exchangeBufferSize: 128 });
+    const long = encodeCommand({ cmd: 'SFID', ...sfidLite(), description: 'D'.repeat(300) }, 5);
+    assert.ok(long.length > 128);
+    p.feedExchangeBuffer(long);
+    assert.deepEqual(p.take().sent, []);
+    assert.equal(p.engine.state, 'AwaitSfidDecision');
+  });
+
   test('after the end, input is ignored and commands are our misuse', () => {
     const p = reach('Closed');
     p.take();

@@ -1,12 +1,9 @@
 // Two real stations over TCP exchange files both ways in one session, for every local format (U, T with
 // CR-LF text, F 80-octet records, V with empty and long records), with buffer compression on and off
-// and with small (256) and the largest (99999) exchange buffers. Every delivered file must be
-// byte-identical, and both histories must show the receipts: out 'delivered', in 'acknowledged'.
-// The smallest SSIDSDEB (128) is a known failure outside the station (see the todo below): the engine
-// and the STB deframer hold every exchange buffer, commands included, to the negotiated data exchange
-// buffer size, but a level 5 SFID (165 octets before its description) and EERP are longer than 128.
-// RFC 5024 §5.3.2 SSIDSDEB limits Data Exchange Buffers only; ESID 07 is for a length that differs
-// from the one the command code implies (§5.3.11).
+// and with the smallest (128), a small (256) and the largest (99999) exchange buffers. Every delivered
+// file must be byte-identical, and both histories must show the receipts: out 'delivered', in
+// 'acknowledged'. At 128 the level 5 SFID (165+ octets) is longer than SSIDSDEB, which bounds data
+// exchange buffers only (RFC 5024 §5.3.2): regression for the engine refusing such commands.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -48,8 +45,7 @@ function assertHistory(station: Station, side: string, sent: number, received: n
 
 for (const bufferCompression of [false, true]) {
   for (const exchangeBufferSize of [128, 256, 99999]) {
-    const todo = exchangeBufferSize === 128 ? 'src/session/engine.ts and the STB deframer refuse command buffers longer than SSIDSDEB' : undefined;
-    test(`both directions, all four formats, compression ${bufferCompression ? 'on' : 'off'}, exchange buffer ${exchangeBufferSize}`, { todo }, async (t) => {
+    test(`both directions, all four formats, compression ${bufferCompression ? 'on' : 'off'}, exchange buffer ${exchangeBufferSize}`, async (t) => {
       const settings = { bufferCompression, exchangeBufferSize, credit: 7 };
       const pair = await StationPair.create(t, { a: settings, b: settings });
       const toA = await enqueueAll(pair.b, 'a', pair.root, 'from-b');
