@@ -117,6 +117,7 @@ interface Connection {
   /** Hashes the token signs with a combined CKM_SHAxxx_RSA_PKCS mechanism. */
   readonly combined: ReadonlySet<HashAlgorithm>;
   readonly hasRsaPkcs: boolean;
+  readonly loginRequired: boolean;
   readonly free: Handle[];
   readonly open: Set<Handle>;
   readonly waiters: Array<(session: Handle | undefined) => void>;
@@ -208,7 +209,13 @@ export class Pkcs11KeyStore implements KeyStore {
     let entry = this.entries.get(name);
     if (entry === undefined) {
       const conn = await this.ready();
-      entry = this.findKey(name, config, conn);
+      try {
+        entry = this.findKey(name, config, conn);
+      } catch (error) {
+        if (error instanceof ConfigError) throw error;
+        this.markBroken(conn, error, 'C_FindObjects');
+        throw new KeyUnavailableError(this.status(), { cause: error });
+      }
       this.entries.set(name, entry);
     }
     return new Pkcs11Key(this, entry);
@@ -338,7 +345,7 @@ export class Pkcs11KeyStore implements KeyStore {
     try {
       this.api.C_GetTokenInfo(conn.slot);
       const info = this.api.C_GetSessionInfo(conn.control);
-      return info.state !== CKS_RO_USER_FUNCTIONS && info.state !== CKS_RW_USER_FUNCTIONS;
+      return conn.loginRequired && info.state !== CKS_RO_USER_FUNCTIONS && info.state !== CKS_RW_USER_FUNCTIONS;
     } catch {
       return true;
     }
@@ -507,6 +514,7 @@ export class Pkcs11KeyStore implements KeyStore {
       control,
       combined,
       hasRsaPkcs: mechanisms.has(pkcs11js.CKM_RSA_PKCS),
+      loginRequired: (info.flags & pkcs11js.CKF_LOGIN_REQUIRED) !== 0,
       free: [],
       open: new Set(),
       waiters: [],
@@ -602,7 +610,8 @@ export class Pkcs11KeyStore implements KeyStore {
   }
 
   private setState(state: Pkcs11State, detail: string, ckr?: string): void {
-    const next: Pkcs11Status = { state, detail, token: describeToken(this.config.token), since: new Date(this.now()) };
+    const since = state === this.current.state ? this.current.since : new Date(this.now());
+    const next: Pkcs11Status = { state, detail, token: describeToken(this.config.token), since };
     if (ckr !== undefined) next.ckr = ckr;
     if ((state === 'absent' || state === 'error') && this.nextAttemptAt > 0) next.nextAttemptAt = new Date(this.nextAttemptAt);
     const changed = next.state !== this.current.state || next.detail !== this.current.detail;

@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError } from '../../src/errors.ts';
-import { KeyUnavailableError, Pkcs11KeyStore, type Pkcs11Status, type Pkcs11StoreConfig } from '../../src/keystore/pkcs11-key-store.ts';
+import { KeyUnavailableError, Pkcs11KeyStore, Pkcs11OperationError, type Pkcs11Status, type Pkcs11StoreConfig } from '../../src/keystore/pkcs11-key-store.ts';
 import { Pkcs11Module, pkcs11js } from '../../src/keystore/pkcs11-module.ts';
 import { createSoftHsm, type SoftHsm, softHsmMissing, USER_PIN } from './helpers/softhsm.ts';
 
@@ -172,6 +172,36 @@ describe('Pkcs11KeyStore recovery on SoftHSM', { skip }, () => {
       assert.ok(verify('sha512', Buffer.from('two'), { key: key.publicKey, padding: constants.RSA_PKCS1_PADDING }, signature));
       assert.equal(store.status().state, 'ready');
     } finally {
+      await store.close();
+    }
+  });
+
+  it('an ambiguous failure with a healthy token fails that call only; CKR_DEVICE_REMOVED once is retried transparently', async () => {
+    const statuses: Pkcs11Status[] = [];
+    const store = await Pkcs11KeyStore.open(config, { onStatus: (s) => statuses.push(s) });
+    const api = Pkcs11Module.loaded(hsm.module)!.api;
+    const sign = api.C_Sign;
+    const failOnce = (message: string) => {
+      api.C_Sign = ((...args: unknown[]) => {
+        api.C_Sign = sign;
+        const callback = args[3] as (error: Error | null, out?: Buffer) => void;
+        setImmediate(() => callback(new Error(message)));
+      }) as typeof api.C_Sign;
+    };
+    try {
+      const key = await store.key('sign');
+      await new Promise((resolve) => setTimeout(resolve, 120)); // past the minimum retry delay
+      failOnce('CKR_FUNCTION_FAILED:6');
+      await assert.rejects(key.sign('sha256', Buffer.from('a')), (e: unknown) => e instanceof Pkcs11OperationError && e.ckr === 'CKR_FUNCTION_FAILED');
+      assert.equal(store.status().state, 'ready', 'the probe found token and login fine');
+      failOnce('CKR_DEVICE_REMOVED:50');
+      const signature = await key.sign('sha256', Buffer.from('b'));
+      assert.ok(verify('sha256', Buffer.from('b'), { key: key.publicKey, padding: constants.RSA_PKCS1_PADDING }, signature));
+      assert.equal(store.status().state, 'ready');
+      assert.deepEqual(statuses.map((s) => s.state), ['ready', 'absent', 'ready']);
+      assert.match(statuses[1]!.detail, /CKR_DEVICE_REMOVED from C_Sign/);
+    } finally {
+      api.C_Sign = sign;
       await store.close();
     }
   });
