@@ -2,7 +2,18 @@
 // type stripping) and as the bundle inside the single binary (scripts/build.ts).
 // It checks the Node version first, then loads the CLI with a dynamic import, so that nothing the
 // CLI pulls in can fail on an old Node before the one-line complaint is printed.
+// OFTP2_REPORT_RSS=1 prints the process's peak resident set size and CPU time on stderr at exit, as
+// `oftp2: max-rss-kib N cpu-user-ms U cpu-system-ms S` (read by scripts/bench-session.ts).
+import { writeSync } from 'node:fs';
 import { nodeVersionProblem } from './node-guard.ts';
+
+if (process.env.OFTP2_REPORT_RSS === '1') {
+  process.on('exit', () => {
+    const usage = process.resourceUsage();
+    const ms = (us: number) => Math.round(us / 1000);
+    writeSync(2, `oftp2: max-rss-kib ${usage.maxRSS} cpu-user-ms ${ms(usage.userCPUTime)} cpu-system-ms ${ms(usage.systemCPUTime)}\n`);
+  });
+}
 
 const problem = nodeVersionProblem(process.versions.node);
 if (problem !== undefined) {
