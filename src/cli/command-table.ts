@@ -5,6 +5,7 @@
 // The built-ins `help` and `version` live in src/cli/run.ts and are not listed here.
 import type { CliCommand } from './command.ts';
 
+import { command as cert } from './cert.ts';
 import { command as init } from './init.ts';
 import { command as keys } from './keys.ts';
 import { command as partner } from './partner.ts';
@@ -19,4 +20,5 @@ export const COMMANDS: readonly CliCommand[] = [
   send,
   transfers,
   keys,
+  cert,
 ];
