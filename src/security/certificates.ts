@@ -297,7 +297,8 @@ export function validateChain(leaf: CertificateInfo, options: ValidationOptions)
   while (!trusted) {
     if (path.length > MAX_CHAIN) return fail('unknown-ca', `certificate chain of ${describeCertificate(leaf)} is longer than ${MAX_CHAIN}`);
     const named = [...anchors.map((c) => ({ c, anchor: true })), ...pool.map((c) => ({ c, anchor: false }))].filter(
-      ({ c }) => c.sha256 !== current.sha256 && current.x509.checkIssued(c.x509) && !path.some((p) => p.sha256 === c.sha256),
+      // By name (X509_check_issued also wants keyCertSign, and a non-CA issuer deserves its own message).
+      ({ c }) => c.sha256 !== current.sha256 && (current.issuer === c.subject || current.x509.checkIssued(c.x509)) && !path.some((p) => p.sha256 === c.sha256),
     );
     const next = named.find(({ c }) => current.x509.verify(c.x509.publicKey));
     if (!next) {
