@@ -2,11 +2,12 @@
 // sessions it runs as responder (serve) or initiator (send). One process owns a data directory at a
 // time (a lock file says which); at open, deliveries a crash interrupted are settled first.
 import { timingSafeEqual } from 'node:crypto';
-import { open, readFile, unlink } from 'node:fs/promises';
+import { open, readdir, readFile, unlink } from 'node:fs/promises';
 import type { Server, Socket } from 'node:net';
 import { join } from 'node:path';
 import { ConfigError } from '../errors.ts';
-import { identityKey, PendingReceiptStore, Spool, type SpoolEntry, TimestampAllocator } from '../files/index.ts';
+import { removeInterruptedWrites } from '../files/durable-fs.ts';
+import { defaultPartialDir, identityKey, PendingReceiptStore, Spool, type SpoolEntry, TimestampAllocator } from '../files/index.ts';
 import type { Ssid, VirtualFileFormat } from '../protocol/command-types.ts';
 import { EsidReason } from '../protocol/reason-codes.ts';
 import { OftpSession } from '../session/engine.ts';
@@ -76,6 +77,7 @@ export class Station {
         log,
       };
       const station = new Station(store, services, lockPath);
+      await sweepInterruptedWrites(state, inbox);
       await station.#settleLeftovers();
       return station;
     } catch (err) {
@@ -291,6 +293,17 @@ function explainTlsClose(result: SessionResult): SessionResult {
   const e = result.ended;
   if (e.origin !== 'transport' || e.state !== 'ExpectSsrm') return result;
   return { ...result, ended: { ...e, reasonText: 'the partner closed the TLS connection before its Ready Message: it may not accept our certificate (see its log)' } };
+}
+
+/**
+ * Temp files of atomic writes a crash interrupted (checkpoints of partial files, the timestamp file)
+ * are never read, and nothing else would remove them: the partial folders would collect them forever.
+ */
+async function sweepInterruptedWrites(state: string, inbox: string): Promise<void> {
+  await removeInterruptedWrites(state);
+  for (const partner of await readdir(inbox).catch(() => [] as string[])) {
+    await removeInterruptedWrites(defaultPartialDir(join(inbox, partner)));
+  }
 }
 
 function samePassword(given: string, expected: string): boolean {
