@@ -6,19 +6,20 @@
 // together; sign_ratio and decrypt_ratio apart), loop_lag_ms (max) and the rest — with the idle
 // loop delay and the load average, since on a shared 2-core machine other processes move both.
 //
-// Options: --seconds N (per side, operation and round, default 2), --sessions N (default 4, the size
-// of libuv's thread pool), --rounds N (default 3). Raw and store alternate in 0.25 s slices so both
+// Options: --seconds N (per side, operation and round, default 2), --sessions N (default: the store's
+// default, 2), --rounds N (default 3). Raw and store alternate in 0.25 s slices so both
 // see the same machine; each rate is total operations over total time.
 import { constants, publicEncrypt, randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { DEFAULT_SESSIONS } from '../src/keystore/pkcs11-config.ts';
 import { Pkcs11KeyStore } from '../src/keystore/pkcs11-key-store.ts';
 import { type Handle, type Pkcs11Api, Pkcs11Module, pkcs11js } from '../src/keystore/pkcs11-module.ts';
 import { createSoftHsm, softHsmMissing, USER_PIN } from '../test/keystore/helpers/softhsm.ts';
 
 const { values } = parseArgs({
-  options: { seconds: { type: 'string', default: '2' }, sessions: { type: 'string', default: '4' }, rounds: { type: 'string', default: '3' } },
+  options: { seconds: { type: 'string', default: '2' }, sessions: { type: 'string', default: String(DEFAULT_SESSIONS) }, rounds: { type: 'string', default: '3' } },
   strict: true,
 });
 const seconds = Number(values.seconds);

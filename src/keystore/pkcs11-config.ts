@@ -30,7 +30,12 @@ export interface Pkcs11StoreConfig {
    * looks the name up as a CKA_LABEL.
    */
   keys?: Record<string, Pkcs11KeyConfig>;
-  /** Sessions used for private-key operations in parallel (default 4, 1–64). */
+  /**
+   * Sessions used for private-key operations in parallel (default 2, 1–64). Each operation in flight
+   * holds one of libuv's worker threads (UV_THREADPOOL_SIZE, default 4, shared with file I/O) until
+   * the token answers, so keep this below the pool size — a slow smart card must not stall the
+   * spool's file operations; raise both for an HSM with many parallel units.
+   */
   sessions?: number;
   /**
    * How to sign: 'auto' (default) uses CKM_SHA1/SHA256/SHA512_RSA_PKCS when the token lists them
@@ -45,7 +50,7 @@ export interface Pkcs11StoreConfig {
 }
 
 export const DEFAULT_PIN_ENV = 'OFTP2_PKCS11_PIN';
-export const DEFAULT_SESSIONS = 4;
+export const DEFAULT_SESSIONS = 2;
 export const DEFAULT_MIN_MODULUS_BITS = 2048;
 
 /**

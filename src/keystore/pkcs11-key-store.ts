@@ -4,7 +4,7 @@
 // lacks those), decryption is RSAES-PKCS1-v1_5 (CKM_RSA_PKCS).
 //
 // Sessions: one "control" session, used only synchronously on the event loop (login, object
-// searches, health probes), and a small pool of operation sessions (`sessions`, default 4). A PKCS#11
+// searches, health probes), and a small pool of operation sessions (`sessions`, default 2). A PKCS#11
 // session runs one operation at a time, so an operation leases a session, runs C_SignInit (sync) and
 // C_Sign (on libuv's thread pool, so the event loop never waits for the token), and gives it back;
 // callers beyond the pool wait in FIFO order. Login happens once per token (the state is shared by
