@@ -40,7 +40,13 @@ ${DATA_DIR_USAGE}`,
       const e = r.ended;
       log.info({ partner: r.partner, normal: e.normal, esid: e.reason, text: e.reasonText, ...r.summary }, 'session ended');
     };
-    for (const warning of certificateWarnings(await certificateStatus(station.store.config, station.store.paths.dataDir))) log.warn({}, warning);
+    // Certificate warnings at start and once a day while running (expiry comes during long uptimes).
+    const warnCertificates = async () => {
+      for (const warning of certificateWarnings(await certificateStatus(station.store.config, station.store.paths.dataDir))) log.warn({}, warning);
+    };
+    await warnCertificates();
+    const daily = setInterval(() => void warnCertificates().catch((err) => log.warn({ err: String(err) }, 'certificate check failed')), 24 * 3600_000);
+    daily.unref();
     const servers: Server[] = [];
     try {
       servers.push(await station.serve(ended, address));
@@ -59,6 +65,7 @@ ${DATA_DIR_USAGE}`,
       const stop = (signal: string) => {
         log.info({ signal }, 'stopping');
         for (const s of servers) s.close();
+        clearInterval(daily);
         resolve();
       };
       process.once('SIGTERM', () => stop('SIGTERM'));

@@ -19,7 +19,6 @@ import {
   describeCertificate,
   isoDate,
   parseCertificate,
-  parseCertificates,
   readCertificateFile,
   readRevocationListFile,
 } from './certificates.ts';
@@ -340,9 +339,4 @@ export function ownCertificatePath(role: CertificateRoleName): string {
 
 export function partnerCaPath(partner: string, ca: CertificateInfo): string {
   return join(CERTS_DIR, 'partners', partner, `ca-${ca.sha256.replace(/:/g, '').slice(0, 16).toLowerCase()}.pem`);
-}
-
-/** Parses certificate bytes from a file or a CMS payload (PEM or DER). */
-export function certificatesFrom(bytes: Uint8Array, source: string): CertificateInfo[] {
-  return parseCertificates(bytes, source);
 }

@@ -17,7 +17,6 @@
 // partner is refused with ESID 03 (user code not known), as is a partner configured `tls: true` that
 // logs in over plain TCP. As TLS client we check the server against the partner we dialled, and the
 // engine already refuses an SSID answer from another code with ESID 03.
-import { ConfigError } from '../errors.ts';
 import type { PartnerConfig, StationConfig } from '../store/station-config.ts';
 import type { PeerVerdict } from '../transports/tls.ts';
 import {
@@ -218,12 +217,4 @@ function describeRefusal(leaf: CertificateInfo, refused: readonly { trust: Partn
   if (shown.length === 1) return `partner ${shown[0]!.trust.partner}: ${shown[0]!.problem.message}`;
   const causes = shown.slice(0, 4).map((r) => `${r.trust.partner}: ${r.problem.message}`);
   return `certificate ${describeCertificate(leaf)} (SHA-256 ${leaf.sha256}) is trusted by no partner (${causes.join('; ')}${shown.length > 4 ? `; and ${shown.length - 4} more` : ''})`;
-}
-
-/** A ConfigError for a partner whose TLS trust cannot work at all (used by `oftp2 cert show`). */
-export function trustProblem(trust: PartnerTlsTrust): ConfigError | undefined {
-  if (trust.anchors.length === 0 && trust.pins.size === 0) {
-    return new ConfigError('OFTP_ERR_CONFIG', `partner ${trust.partner}: no TLS trust configured${trust.problems.length ? ` (${trust.problems.join('; ')})` : ''}`);
-  }
-  return undefined;
 }
