@@ -28,6 +28,8 @@ let acmeSelfSigned: Issued;
 let acmeFromOtherCa: Issued;
 let beta: Issued;
 let crlRevokingAcme: string;
+let acmeIssuing: Issued;
+let acmeViaIntermediate: Issued;
 
 before(() => {
   pki = new TestPki('oftp-tls-transport-');
@@ -44,6 +46,8 @@ before(() => {
   acmeFromOtherCa = pki.issue('acme-other', caOther, { cn: ACME_ID, keyOf: acme });
   beta = pki.issue('beta', caAcme, { cn: BETA_ID, keyOf: acme });
   crlRevokingAcme = pki.crl('acme', caAcme, [acme]);
+  acmeIssuing = pki.issue('acme-issuing', caAcme, { cn: 'ACME Issuing CA', ca: true });
+  acmeViaIntermediate = pki.issue('acme-via', acmeIssuing, { cn: ACME_ID, keyOf: acme });
 });
 after(() => pki.remove());
 
@@ -72,6 +76,20 @@ test('a trusted client is accepted over TLS 1.3 and bound to its partner', async
   assert.equal(event.binding.certificate?.sha256, acme.sha256);
   assert.equal(client.socket.getProtocol(), 'TLSv1.3');
   assert.equal(await client.data, 'ok');
+});
+
+test('a client sending its intermediate CA beside its certificate validates up to the partner\'s root', async (t) => {
+  const server = await startServer(t, station, acmeByCa());
+  const client = await rawClient(t, server.port, contextOf(acmeViaIntermediate, {}, [acmeIssuing]));
+  assert.ok(client.ok);
+  const event = await server.next();
+  assert.ok('binding' in event, 'refused' in event ? event.refused.message : '');
+  assert.equal(event.binding.how, 'acme: ca');
+  // Without the intermediate the chain cannot be built.
+  await rawClient(t, server.port, contextOf(acmeViaIntermediate));
+  const second = await server.next();
+  assert.ok('refused' in second);
+  assert.match(second.refused.message, /partner acme: unknown CA: "CN=O0013000000ACME" is issued by "CN=ACME Issuing CA, O=OFTP2 Test"/);
 });
 
 test('TLS 1.2: a forward-secret (ECDHE) suite is chosen', async (t) => {
