@@ -5,8 +5,11 @@
 // - openIncoming() resumes from the checkpoint when the same identity with the same attributes comes
 //   back and the sender offers a restart: it answers min(SFIDREST, durable position), truncates the
 //   partial to exactly that point, and lowers the checkpoint first when needed. Otherwise it starts at 0.
-// - write()/writeRecord()/writeRecordPart()/writeDecoded() are awaited one at a time; they copy into a 64 KiB buffer
-//   and wait for the disk when it is full, so a slow disk slows the caller (and the peer's credit).
+// - write()/writeRecord()/writeRecordPart()/writeDecoded() are awaited one at a time; they copy into one of
+//   two write buffers (64 KiB each by default; the station uses 1 MiB). A full buffer is written to the partial in the background
+//   while the other fills; a call waits only when both are busy, so a slow disk still slows the caller
+//   (and the peer's credit), but a fast one overlaps with the network. A failed background write fails
+//   the next call, and always checkpoint() and commit(), which wait for every write before the fsync.
 // - checkpoint() = flush + fsync data, then persist {octets, records, units} atomically: a checkpoint
 //   never claims data that is not durable. close() keeps the partial for a later restart (anything
 //   after the last checkpoint is dropped then, exactly as a crash would).
@@ -62,7 +65,7 @@ export interface IncomingSpec {
 }
 
 export interface IncomingOptions {
-  /** Write buffer in octets (default 64 KiB). */
+  /** Size of each of the two write buffers in octets (default 64 KiB). */
   bufferSize?: number;
   /** Milliseconds since the epoch, for checkpoint times. */
   now?: () => number;
@@ -261,11 +264,15 @@ export class IncomingFile {
   #octets: number;
   #records: number;
   #units: number;
-  /** File offset where the write buffer starts. */
+  /** File offset where the write buffer starts (octets before it are written or being written). */
   #flushedOctets: number;
   #durable: { octets: number; records: number; units: number };
-  readonly #buffer: Buffer;
+  /** The buffer being filled, and the other one (written in the background while this one fills). */
+  #buffer: Buffer;
+  #spare: Buffer;
   #buffered = 0;
+  /** The background write of the spare buffer; rejects with its I/O error. */
+  #writing: Promise<void> | undefined;
   /** A record being assembled by writeRecordPart (F/V), bounded by the record size. */
   #record: Buffer | undefined;
   #recordFilled = 0;
@@ -291,6 +298,7 @@ export class IncomingFile {
     this.#flushedOctets = init.start.octets;
     this.#durable = { ...init.start };
     this.#buffer = Buffer.allocUnsafe(init.bufferSize);
+    this.#spare = Buffer.allocUnsafe(init.bufferSize);
     this.restartPosition = durableRestartPosition({ transmissionFormat: this.transmissionFormat, ...init.start });
   }
 
@@ -474,7 +482,7 @@ export class IncomingFile {
   discard(): Promise<void> {
     if (this.#state === 'discarded' || this.#state === 'committed') return Promise.resolve();
     return this.#exclusive(async () => {
-      if (this.#state === 'open') await this.#fh.close().catch(() => {});
+      if (this.#state === 'open') await this.#closeHandle();
       await unlinkDurable(this.#checkpointPath);
       await unlinkDurable(this.partPath);
       this.#state = 'discarded';
@@ -488,7 +496,7 @@ export class IncomingFile {
    */
   async close(): Promise<void> {
     if (this.#state === 'committed' || this.#state === 'discarded') return;
-    if (this.#state === 'open') await this.#fh.close().catch(() => {});
+    if (this.#state === 'open') await this.#closeHandle();
     this.#state = 'closed';
     this.#locks.delete(this.partPath);
   }
@@ -525,22 +533,51 @@ export class IncomingFile {
   }
 
   async #append(bytes: Uint8Array): Promise<void> {
-    if (this.#buffered + bytes.length > this.#buffer.length) await this.#flush();
-    if (bytes.length >= this.#buffer.length) {
-      await this.#writeAt(bytes, this.#flushedOctets);
-      this.#flushedOctets += bytes.length;
-    } else {
-      this.#buffer.set(bytes, this.#buffered);
-      this.#buffered += bytes.length;
+    const capacity = this.#buffer.length;
+    let from = 0;
+    while (from < bytes.length) {
+      if (this.#buffered === capacity) await this.#startWrite();
+      const take = Math.min(capacity - this.#buffered, bytes.length - from);
+      this.#buffer.set(take === bytes.length ? bytes : bytes.subarray(from, from + take), this.#buffered);
+      this.#buffered += take;
+      from += take;
     }
     this.#octets += bytes.length;
+    if (this.#buffered === capacity) await this.#startWrite();
   }
 
-  async #flush(): Promise<void> {
-    if (this.#buffered === 0) return;
-    await this.#writeAt(this.#buffer.subarray(0, this.#buffered), this.#flushedOctets);
-    this.#flushedOctets += this.#buffered;
+  /** Hands the filled buffer to a background write (after the previous one finished) and swaps buffers. */
+  async #startWrite(): Promise<void> {
+    await this.#settle();
+    const length = this.#buffered;
+    const position = this.#flushedOctets;
+    const full = this.#buffer;
+    this.#buffer = this.#spare;
+    this.#spare = full;
     this.#buffered = 0;
+    this.#flushedOctets += length;
+    const writing = this.#writeAt(full.subarray(0, length), position);
+    writing.catch(() => {}); // surfaced by the next #settle()
+    this.#writing = writing;
+  }
+
+  /** Waits for the background write; throws its error (once). */
+  async #settle(): Promise<void> {
+    const writing = this.#writing;
+    if (writing === undefined) return;
+    this.#writing = undefined;
+    await writing;
+  }
+
+  /** Everything accepted so far is written to the partial (not yet fsynced). */
+  async #flush(): Promise<void> {
+    if (this.#buffered > 0) await this.#startWrite();
+    await this.#settle();
+  }
+
+  async #closeHandle(): Promise<void> {
+    await this.#settle().catch(() => {});
+    await this.#fh.close().catch(() => {});
   }
 
   async #writeAt(bytes: Uint8Array, position: number): Promise<void> {

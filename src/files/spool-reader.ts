@@ -3,8 +3,11 @@
 // read only as fast as the consumer (and behind it the peer's credit) takes it:
 // - U/T (and any file travelling as U): chunks of at most `chunkSize` octets (default 64 KiB);
 // - F/V: one item per record, user data only (the V 2-octet prefixes are not yielded).
-// Items are fresh memory (never reused), so a consumer may keep them. progress() counts from the start
-// of the file, as EFIDRCNT/EFIDUCNT require ("the total count is always used, even during restart").
+// Items are fresh memory (never reused), so a consumer may keep them, unless the reader is opened with
+// `recycle`: then reads go into two buffers used in turn, and an item's memory is read into again once
+// the consumer asks for the item after the next one (a consumer that holds the current item and one
+// read ahead is safe). progress() counts from the start of the file, as EFIDRCNT/EFIDUCNT require ("the
+// total count is always used, even during restart").
 import { type FileHandle, open } from 'node:fs/promises';
 import type { VirtualFileFormat } from '../protocol/command-types.ts';
 import { badArgument, badState, invalidContent, ioError } from './file-errors.ts';
@@ -17,6 +20,8 @@ export const DEFAULT_CHUNK_SIZE = 64 * 1024;
 export interface ReaderOptions {
   /** Largest U/T chunk in octets (default 64 KiB). */
   chunkSize?: number;
+  /** Read into two buffers in turn instead of fresh memory for every chunk (see above). */
+  recycle?: boolean;
 }
 
 export interface ReadProgress {
@@ -43,6 +48,9 @@ export class SpoolReader implements AsyncIterable<Uint8Array> {
   readonly #path: string;
   readonly #maxRecordSize: number;
   readonly #chunkSize: number;
+  /** With `recycle`: the two read buffers, and which one the next read fills. */
+  readonly #buffers: Buffer[] | undefined;
+  #turn = 0;
   #octets: number;
   #records: number;
   #units: number;
@@ -59,6 +67,7 @@ export class SpoolReader implements AsyncIterable<Uint8Array> {
     maxRecordSize: number,
     start: RestartPoint,
     chunkSize: number,
+    recycle: boolean,
   ) {
     this.#fh = fh;
     this.#path = path;
@@ -68,6 +77,9 @@ export class SpoolReader implements AsyncIterable<Uint8Array> {
     this.#maxRecordSize = maxRecordSize;
     this.start = start;
     this.#chunkSize = chunkSize;
+    // F reads whole records: up to chunkSize rounded down to records, at least one record.
+    const readSize = format === 'F' ? Math.max(1, Math.floor(chunkSize / maxRecordSize)) * maxRecordSize : chunkSize;
+    this.#buffers = recycle ? [Buffer.allocUnsafeSlow(readSize), Buffer.allocUnsafeSlow(readSize)] : undefined;
     this.#octets = start.offset;
     this.#records = start.records;
     this.#units = start.units;
@@ -96,7 +108,7 @@ export class SpoolReader implements AsyncIterable<Uint8Array> {
     try {
       const { size } = await fh.stat();
       const start = await resolveRestartPoint(fh, path, size, format, maxRecordSize, restartPosition);
-      return new SpoolReader(fh, path, size, format, maxRecordSize, start, chunkSize);
+      return new SpoolReader(fh, path, size, format, maxRecordSize, start, chunkSize, options.recycle ?? false);
     } catch (err) {
       await fh.close().catch(() => {});
       throw err;
@@ -133,7 +145,13 @@ export class SpoolReader implements AsyncIterable<Uint8Array> {
 
   async #read(length: number): Promise<Buffer> {
     if (this.#closed) throw badState('SpoolReader is closed');
-    const buffer = Buffer.allocUnsafe(length);
+    let buffer: Buffer;
+    if (this.#buffers) {
+      buffer = this.#buffers[this.#turn]!.subarray(0, length);
+      this.#turn ^= 1;
+    } else {
+      buffer = Buffer.allocUnsafe(length);
+    }
     let filled = 0;
     while (filled < length) {
       let bytesRead: number;
