@@ -45,6 +45,9 @@ export type SfidDecision =
   | { accept: true; transfer: IncomingTransfer; restartPosition: number }
   | { accept: false; reason: number; retry: boolean; reasonText: string };
 
+/** Each of the partial's two write buffers: one is written in the background while DATA fills the other. */
+const WRITE_BUFFER_SIZE = 1024 * 1024;
+
 const refuse = (reason: number, retry: boolean, reasonText: string): SfidDecision => ({ accept: false, reason, retry, reasonText });
 
 /** The SFID checks of §5.3.3/§5.3.5, in the order an operator would want them reported. */
@@ -92,10 +95,12 @@ export async function decideIncoming(sfid: Sfid, policy: ReceivingPolicy, parame
   if (!space.accept) return refuse(space.reason, space.retry, space.text);
   let file: IncomingFile;
   try {
-    file = await openIncoming(partialDir, identity, {
-      ...sfid,
-      restartPosition: parameters.restart ? sfid.restartPosition : 0,
-    });
+    file = await openIncoming(
+      partialDir,
+      identity,
+      { ...sfid, restartPosition: parameters.restart ? sfid.restartPosition : 0 },
+      { bufferSize: WRITE_BUFFER_SIZE },
+    );
   } catch (err) {
     if (err instanceof FileRefusedError) return refuse(err.fileReason, err.retry, err.message);
     throw err;

@@ -1,6 +1,7 @@
 // Sends one spooled virtual file through a session: spool reader → data exchange buffer encoder →
 // engine, one credit window at a time (RFC 5024 §4.4). The reader is pulled only as fast as the
-// engine and the socket take buffers, so memory stays at one chunk and one exchange buffer.
+// engine and the socket take buffers, one item ahead (the next chunk is read while the current one is
+// encoded and sent), so memory stays at two chunks and one exchange buffer.
 import { openSpoolReader, type Spool, type SpoolEntry, type SpoolReader } from '../files/index.ts';
 import { ExchangeBufferEncoder } from '../protocol/exchange-buffer-encoder.ts';
 import type { OftpSession } from '../session/engine.ts';
@@ -9,6 +10,8 @@ import type { DriverIo } from '../transports/session-driver.ts';
 
 /** Sent progress is saved (for the next restart offer) at most this often, octets. */
 const PROGRESS_SAVE_INTERVAL = 16 * 1024 * 1024;
+/** Spool reads: large enough that reading (a thread-pool round trip each) is not the pace. */
+const READ_CHUNK_SIZE = 256 * 1024;
 
 export class OutgoingTransfer {
   readonly entry: SpoolEntry;
@@ -16,7 +19,11 @@ export class OutgoingTransfer {
   readonly #reader: SpoolReader;
   readonly #encoder: ExchangeBufferEncoder;
   readonly #items: AsyncIterator<Uint8Array>;
+  /** The next item, already asked for (read-ahead); undefined once the reader is exhausted. */
+  #next: Promise<IteratorResult<Uint8Array>> | undefined;
   #savedAt = 0;
+  /** Progress saves run in the background, one after the other; close() waits for them. */
+  #saving: Promise<void> = Promise.resolve();
   #ended = false;
 
   private constructor(entry: SpoolEntry, spool: Spool, reader: SpoolReader, encoder: ExchangeBufferEncoder) {
@@ -34,7 +41,8 @@ export class OutgoingTransfer {
     parameters: NegotiatedParameters,
     restartPosition: number,
   ): Promise<OutgoingTransfer> {
-    const reader = await openSpoolReader(entry, restartPosition);
+    // The encoder holds an item until it needs input, and one more is read ahead: recycling is safe.
+    const reader = await openSpoolReader(entry, restartPosition, { chunkSize: READ_CHUNK_SIZE, recycle: true });
     const encoder = new ExchangeBufferEncoder({
       format: entry.meta.transmissionFormat,
       exchangeBufferSize: parameters.exchangeBufferSize,
@@ -44,7 +52,10 @@ export class OutgoingTransfer {
       startRecordCount: reader.start.records,
     });
     const previous = await spool.loadCheckpoint(entry);
-    await spool.saveCheckpoint(entry, { ...previous, acceptedRestartPosition: restartPosition });
+    // A fresh file accepted from 0 has nothing to remember yet (a missing checkpoint says the same).
+    if (previous.acceptedRestartPosition !== restartPosition) {
+      await spool.saveCheckpoint(entry, { ...previous, acceptedRestartPosition: restartPosition });
+    }
     return new OutgoingTransfer(entry, spool, reader, encoder);
   }
 
@@ -64,10 +75,11 @@ export class OutgoingTransfer {
         if (session.credit === 0) return false; // EFID waits for credit (§9.11 note 1)
         session.endFile({ recordCount: encoder.recordCount, unitCount: encoder.unitCount }, io.now());
         await this.#reader.close(); // all read; close() may still come if the EFPA never does
+        await this.#saving.catch(() => {}); // nothing writes into the entry once EFPA may remove it
         return true;
       }
       if (session.credit === 0) {
-        await this.#saveProgress(false);
+        this.#saveProgress(false);
         return false;
       }
       const buffer = encoder.pull();
@@ -81,11 +93,15 @@ export class OutgoingTransfer {
         encoder.end();
         continue;
       }
-      const next = await this.#items.next();
+      const next = await (this.#next ?? this.#items.next());
+      this.#next = undefined;
       if (next.done) {
         this.#ended = true;
         encoder.end();
-      } else if (this.#reader.recordMode) {
+        continue;
+      }
+      this.#readAhead();
+      if (this.#reader.recordMode) {
         encoder.write(next.value, 0, next.value.length, true);
       } else {
         encoder.write(next.value);
@@ -93,16 +109,28 @@ export class OutgoingTransfer {
     }
   }
 
-  async #saveProgress(force: boolean): Promise<void> {
+  /** Asks the reader for the item after the one just taken, so its read overlaps the sending. */
+  #readAhead(): void {
+    const next = this.#items.next();
+    next.catch(() => {}); // a read error is thrown where the item is awaited
+    this.#next = next;
+  }
+
+  /**
+   * Saves the sent progress in the background (the restart offer is a hint: a high one is answered
+   * with what the receiver holds, a low one only resends). Progress counts what the reader handed out,
+   * read-ahead included, like the encoder's buffer before: it may run ahead of the DATA sent.
+   */
+  #saveProgress(force: boolean): Promise<void> {
     const progress = this.#reader.progress();
-    if (!force && progress.octets - this.#savedAt < PROGRESS_SAVE_INTERVAL) return;
+    if (!force && progress.octets - this.#savedAt < PROGRESS_SAVE_INTERVAL) return this.#saving;
     this.#savedAt = progress.octets;
-    const previous = await this.#spool.loadCheckpoint(this.entry);
-    await this.#spool.saveCheckpoint(this.entry, {
-      ...previous,
-      sentOctets: progress.octets,
-      sentRecords: progress.records,
+    this.#saving = this.#saving.then(async () => {
+      const previous = await this.#spool.loadCheckpoint(this.entry);
+      await this.#spool.saveCheckpoint(this.entry, { ...previous, sentOctets: progress.octets, sentRecords: progress.records });
     });
+    this.#saving.catch(() => {}); // best effort, see close()
+    return this.#saving;
   }
 
   /**
@@ -112,6 +140,8 @@ export class OutgoingTransfer {
    * further back.
    */
   async close(): Promise<void> {
+    await this.#next?.catch(() => {}); // no read in flight when the file closes
+    this.#next = undefined;
     await this.#saveProgress(true).catch(() => {});
     await this.#reader.close();
   }

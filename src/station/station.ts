@@ -17,6 +17,7 @@ import type { TlsBinding } from '../security/certificates-tls.ts';
 import { effectivePartnerSettings, type PartnerConfig, tlsListenAddress } from '../store/station-config.ts';
 import { StationStore } from '../store/station-store.ts';
 import { TransferHistory } from '../store/transfer-history.ts';
+import { PooledStbFramer } from '../transports/pooled-stb-framer.ts';
 import { SessionDriver } from '../transports/session-driver.ts';
 import { connectTcp, listenTcp } from '../transports/tcp.ts';
 import type { TlsError } from '../transports/tls.ts';
@@ -165,8 +166,11 @@ export class Station {
       }
       return { accept: true };
     };
+    // The STB framing with reused frame and assembly buffers (the driver releases written frames).
+    const framer = new PooledStbFramer({ exchangeBufferSize: base.exchangeBufferSize });
     const session = new OftpSession({
       role,
+      framer,
       local: {
         identificationCode: station.odetteId,
         password: partner?.passwordToSend ?? '',
@@ -181,15 +185,16 @@ export class Station {
       timers: { response: { durationMs: station.responseTimeoutSeconds * 1000, onExpiry: 'esid' } },
     });
     handler = new StationSessionHandler(this.services, session, partner);
-    return { session, handler };
+    return { session, handler, framer };
   }
 
   async #run(socket: Socket, role: 'initiator' | 'responder', partner: PartnerConfig | undefined, onProgress?: (p: Progress) => void, tls?: TlsBinding): Promise<SessionResult> {
-    const { session, handler } = this.#newSession(role, partner, tls);
+    const { session, handler, framer } = this.#newSession(role, partner, tls);
     handler.onProgress = onProgress;
     this.#sessions.add(session);
     const driver = new SessionDriver(socket, session, handler, {
       onHandlerError: (err) => this.services.log.warn({ partner: handler.partner?.name, err: String(err) }, 'session aborted by a local failure'),
+      written: (frame) => framer.release(frame),
     });
     try {
       const ended = await driver.run();

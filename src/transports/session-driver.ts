@@ -33,6 +33,8 @@ export interface DriverOptions {
   onHandlerError?: (error: unknown) => void;
   /** How long to wait for the peer to close after our last write, before destroying the stream. */
   closeGraceMs?: number;
+  /** Told when the stream is done with a chunk of output (e.g. PooledStbFramer.release). */
+  written?: (chunk: Uint8Array) => void;
 }
 
 export class SessionDriver {
@@ -142,7 +144,11 @@ export class SessionDriver {
       this.#session.takeOutput();
       return;
     }
-    for (const buf of this.#session.takeOutput()) this.#stream.write(buf);
+    const written = this.#options.written;
+    for (const buf of this.#session.takeOutput()) {
+      if (written) this.#stream.write(buf, () => written(buf));
+      else this.#stream.write(buf);
+    }
   }
 
   async #flush(): Promise<void> {

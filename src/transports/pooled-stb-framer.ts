@@ -1,0 +1,161 @@
+// The stream transmission buffer framing (RFC 5024 §8) for the station's sessions, with the memory of
+// the big buffers reused instead of allocated per exchange buffer (100 KB each at the default size, so
+// a 1 GiB file would otherwise allocate 2 GiB of garbage on each side):
+// - encode(): frames go into pooled buffers; the driver hands each written frame back with release()
+//   (SessionDriver's `written` option), so a pool of a few frames serves a whole transfer. Small frames
+//   (commands other than DATA) are allocated as usual, and a frame never released is collected.
+// - push(): an exchange buffer that arrives whole inside a chunk is a view of the chunk (no copy), one
+//   spanning chunks is assembled in one of two reused buffers taken in turn. That buffer is overwritten
+//   by the push after next, which is safe with SessionDriver: it hands every event of one push to the
+//   application, and waits for it, before it feeds the next one. Only DATA buffers are assembled in
+//   reused memory: any other command (whose fields the application might keep) gets its own copy.
+// Header checks and their errors are those of StbDeframer (src/protocol/stream-transmission-buffer.ts);
+// like the engine's own StbFramer it takes buffers up to the STB maximum (99999): SSIDSDEB bounds DATA
+// only, which the engine checks, and a level-5 SFID is longer than the smallest SSIDSDEB of 128.
+import { FramingError } from '../errors.ts';
+import { EsidReason } from '../protocol/reason-codes.ts';
+import { MAX_EXCHANGE_BUFFER_SIZE, STB_HEADER_LENGTH, writeStbHeader } from '../protocol/stream-transmission-buffer.ts';
+import type { Framer } from '../session/framer.ts';
+
+const STB_VERSION = 1;
+/** The DATA command octet ('D'). */
+const DATA_COMMAND = 0x44;
+/** Frames at least this long come from the pool. */
+const POOLED_FROM = 4096;
+/** Free frames kept for reuse. */
+const POOL_LIMIT = 8;
+
+export class PooledStbFramer implements Framer {
+  /** The largest exchange buffer the deframer takes. */
+  readonly #maxExchangeBufferSize: number;
+  /** Size of pooled frame buffers: a DATA frame of the local SSIDSDEB (the most it can negotiate). */
+  readonly #frameCapacity: number;
+  readonly #free: Buffer[] = [];
+  /** Pooled frames handed out, by their memory, so release() knows its own. */
+  readonly #lent = new WeakMap<ArrayBufferLike, Buffer>();
+
+  readonly #header = new Uint8Array(STB_HEADER_LENGTH);
+  #headerFilled = 0;
+  /** The exchange buffer being assembled across chunks (a view of the right length), or undefined. */
+  #body: Uint8Array | undefined;
+  #bodyFilled = 0;
+  /** The two assembly buffers, allocated when first needed, and which one is next. */
+  readonly #assembly: (Uint8Array | undefined)[] = [undefined, undefined];
+  #turn = 0;
+  #failed: FramingError | undefined;
+
+  /**
+   * `exchangeBufferSize`: the local SSIDSDEB, for the size of pooled frames (larger frames are simply
+   * allocated). `maxExchangeBufferSize`: the largest buffer taken in (default: the STB maximum).
+   */
+  constructor(options: { exchangeBufferSize: number; maxExchangeBufferSize?: number }) {
+    this.#maxExchangeBufferSize = options.maxExchangeBufferSize ?? MAX_EXCHANGE_BUFFER_SIZE;
+    this.#frameCapacity = options.exchangeBufferSize + STB_HEADER_LENGTH;
+  }
+
+  encode(exchangeBuffer: Uint8Array): Uint8Array {
+    const length = exchangeBuffer.length + STB_HEADER_LENGTH;
+    let frame: Uint8Array;
+    if (length >= POOLED_FROM && length <= this.#frameCapacity) {
+      const buffer = this.#free.pop() ?? Buffer.allocUnsafeSlow(this.#frameCapacity);
+      this.#lent.set(buffer.buffer, buffer);
+      frame = buffer.subarray(0, length);
+    } else {
+      frame = new Uint8Array(length);
+    }
+    writeStbHeader(frame, 0, exchangeBuffer.length);
+    frame.set(exchangeBuffer, STB_HEADER_LENGTH);
+    return frame;
+  }
+
+  /** A frame from encode() was written: its memory may serve the next one. Others are ignored. */
+  release(frame: Uint8Array): void {
+    const buffer = this.#lent.get(frame.buffer);
+    if (buffer === undefined) return;
+    this.#lent.delete(frame.buffer);
+    if (this.#free.length < POOL_LIMIT) this.#free.push(buffer);
+  }
+
+  push(chunk: Uint8Array): Uint8Array[] {
+    if (this.#failed) throw this.#failed;
+    const out: Uint8Array[] = [];
+    let pos = 0;
+    while (pos < chunk.length) {
+      if (this.#body === undefined) {
+        if (this.#headerFilled === 0 && chunk.length - pos >= STB_HEADER_LENGTH) {
+          const length = this.#checkHeader(chunk[pos]!, chunk[pos + 1]!, chunk[pos + 2]!, chunk[pos + 3]!);
+          pos += STB_HEADER_LENGTH;
+          if (chunk.length - pos >= length) {
+            out.push(chunk.subarray(pos, pos + length));
+            pos += length;
+          } else {
+            this.#startBody(length);
+          }
+          continue;
+        }
+        const take = Math.min(STB_HEADER_LENGTH - this.#headerFilled, chunk.length - pos);
+        this.#header.set(chunk.subarray(pos, pos + take), this.#headerFilled);
+        this.#headerFilled += take;
+        pos += take;
+        if (this.#headerFilled < STB_HEADER_LENGTH) break;
+        const h = this.#header;
+        const length = this.#checkHeader(h[0]!, h[1]!, h[2]!, h[3]!);
+        this.#headerFilled = 0;
+        this.#startBody(length);
+        continue;
+      }
+      const body = this.#body;
+      const take = Math.min(body.length - this.#bodyFilled, chunk.length - pos);
+      body.set(chunk.subarray(pos, pos + take), this.#bodyFilled);
+      this.#bodyFilled += take;
+      pos += take;
+      if (this.#bodyFilled === body.length) {
+        this.#body = undefined;
+        // Only DATA may live in reused memory (see the top of the file).
+        out.push(body[0] === DATA_COMMAND ? body : body.slice());
+      }
+    }
+    return out;
+  }
+
+  #startBody(length: number): void {
+    let buffer = this.#assembly[this.#turn];
+    if (buffer === undefined || buffer.length < length) {
+      buffer = new Uint8Array(Math.max(length, this.#frameCapacity - STB_HEADER_LENGTH));
+      this.#assembly[this.#turn] = buffer;
+    }
+    this.#turn ^= 1;
+    this.#body = buffer.subarray(0, length);
+    this.#bodyFilled = 0;
+  }
+
+  /** Validates a header and returns the exchange buffer length it announces (as StbDeframer does). */
+  #checkHeader(b0: number, b1: number, b2: number, b3: number): number {
+    const version = b0 >>> 4;
+    const flags = b0 & 0x0f;
+    const total = (b1 << 16) | (b2 << 8) | b3;
+    if (version !== STB_VERSION) {
+      this.#fail('OFTP_ERR_STB_VERSION', `stream transmission header version ${version} (expected 1)`, EsidReason.unspecified);
+    }
+    if (flags !== 0) {
+      this.#fail('OFTP_ERR_STB_FLAGS', `stream transmission header flags 0x${flags.toString(16)} (expected 0)`, EsidReason.unspecified);
+    }
+    const length = total - STB_HEADER_LENGTH;
+    if (length < 1) {
+      this.#fail('OFTP_ERR_STB_LENGTH', `stream transmission buffer length ${total} below the minimum of 5`, EsidReason.bufferSizeError);
+    }
+    if (length > this.#maxExchangeBufferSize) {
+      this.#fail(
+        'OFTP_ERR_STB_LENGTH',
+        `exchange buffer of ${length} octets exceeds the negotiated ${this.#maxExchangeBufferSize}`,
+        EsidReason.bufferSizeError,
+      );
+    }
+    return length;
+  }
+
+  #fail(code: 'OFTP_ERR_STB_VERSION' | 'OFTP_ERR_STB_FLAGS' | 'OFTP_ERR_STB_LENGTH', message: string, esid: number): never {
+    this.#failed = new FramingError(code, message, esid);
+    throw this.#failed;
+  }
+}
