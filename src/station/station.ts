@@ -211,9 +211,10 @@ export class Station {
     const partner = this.partner(partnerName);
     if (!partner.host) throw new ConfigError('OFTP_ERR_CONFIG', `partner "${partner.name}" has no host to dial (it only dials in)`);
     if (partner.tls) {
-      const { socket, binding, info } = await (await this.tls()).dial(partner);
+      const tls = await this.tls();
+      const { socket, binding, info } = await tls.dial(partner);
       this.services.log.info({ partner: partner.name, remote: info.remote, protocol: info.protocol, cipher: info.cipher, peer: binding.certificate?.subject }, 'TLS connection established');
-      return explainTlsClose(await this.#run(socket, 'initiator', partner, onProgress, binding));
+      return explainTlsClose(await this.#run(socket, 'initiator', partner, onProgress, binding), tls.hasCertificate);
     }
     const socket = await connectTcp(partner.host, partner.port);
     return this.#run(socket, 'initiator', partner, onProgress);
@@ -294,10 +295,11 @@ function transportRefusal(partner: PartnerConfig, tls: TlsBinding | undefined): 
 }
 
 /** A TLS 1.3 server checks our certificate after our handshake is done: a refusal shows as a close before SSRM. */
-function explainTlsClose(result: SessionResult): SessionResult {
+function explainTlsClose(result: SessionResult, haveCertificate: boolean): SessionResult {
   const e = result.ended;
   if (e.origin !== 'transport' || e.state !== 'ExpectSsrm') return result;
-  return { ...result, ended: { ...e, reasonText: 'the partner closed the TLS connection before its Ready Message: it may not accept our certificate (see its log)' } };
+  const why = haveCertificate ? 'it may not accept our certificate (see its log)' : 'we have no TLS certificate to show it (oftp2 cert import --own --role tls)';
+  return { ...result, ended: { ...e, reasonText: `the partner closed the TLS connection before its Ready Message: ${why}` } };
 }
 
 /**
