@@ -34,7 +34,7 @@ export function encodeCompressedData(options: CompressOptions = {}): CmsTransfor
       openIndefinite(0xa0),
       openIndefinite(0x24),
     ]);
-    const deflate = createDeflate({ level: options.level ?? 6, chunkSize: 1 << 16 });
+    const deflate = createDeflate({ level: options.level ?? 6, chunkSize: 1 << 14 });
     for await (const chunk of through(source, deflate, (e) => e as Error)) yield* segments(chunk);
     yield concat([EOC, EOC, EOC, CLOSE_CONTENT_INFO]);
   };
@@ -97,7 +97,7 @@ export function decodeCompressedData(options: DecompressOptions = {}): Compresse
         })();
         const wrap = (e: unknown): Error =>
           e instanceof CmsError ? e : new CmsError('decompression', `CompressedData: zlib: ${(e as Error).message}`, { cause: e });
-        for await (const out of through(compressed, createInflate({ chunkSize: 1 << 16 }), wrap)) {
+        for await (const out of through(compressed, createInflate({ chunkSize: 1 << 14 }), wrap)) {
           contentLength += out.length;
           if (options.maxBytes !== undefined && contentLength > options.maxBytes) {
             fail(`content is larger than the limit of ${options.maxBytes} octets`);

@@ -9,7 +9,7 @@
 // signatures at the end: the content it has handed on is not verified until its transform completes
 // without error (write it to a temporary file and keep it only then).
 
-import { constants, createHash, type Hash, type KeyObject, publicDecrypt, verify } from 'node:crypto';
+import { constants, createHash, type KeyObject, publicDecrypt, verify } from 'node:crypto';
 import { LocalUsageError } from '../../errors.ts';
 import type { PrivateKeyHandle } from '../../keystore/key-store.ts';
 import type { CipherSuite } from '../cipher-suites.ts';
@@ -52,6 +52,7 @@ import {
 } from './der.ts';
 import { type Fail, failer } from './errors.ts';
 import { OID } from './oids.ts';
+import { createDigester, type Digester } from './digester.ts';
 import { type CmsTransform, collect, fromBytes } from './stream-util.ts';
 
 export interface SignOptions {
@@ -63,6 +64,8 @@ export interface SignOptions {
   includeCertificates?: boolean;
   /** signingTime attribute; the current time by default. */
   signingTime?: Date;
+  /** Digest on a worker thread, beside the main thread's work (large files; see digester.ts). */
+  parallelDigest?: boolean;
 }
 
 interface Prepared {
@@ -74,6 +77,7 @@ interface Prepared {
   /** [0] IMPLICIT CertificateSet, or empty. */
   certificates: Uint8Array;
   signingTime: Date | undefined;
+  parallelDigest: boolean;
 }
 
 function prepare(options: SignOptions): Prepared {
@@ -93,6 +97,7 @@ function prepare(options: SignOptions): Prepared {
     digestAlgorithms: setOf([digestAlgorithm]),
     certificates: options.includeCertificates ? setOf(signers.map((s) => s.cert.der), 0xa0) : new Uint8Array(0),
     signingTime: options.signingTime,
+    parallelDigest: options.parallelDigest ?? false,
   };
 }
 
@@ -125,22 +130,27 @@ async function signerInfos(p: Prepared, digest: Uint8Array): Promise<Uint8Array>
 export function encodeSignedData(options: SignOptions): CmsTransform {
   const p = prepare(options);
   return async function* signedData(source) {
-    const hash = createHash(p.suite.hash);
-    yield concat([
-      openContentInfo(OID.signedData),
-      integer(1),
-      p.digestAlgorithms,
-      openIndefinite(0x30), // EncapsulatedContentInfo
-      oid(OID.data),
-      openIndefinite(0xa0), // eContent [0] EXPLICIT
-      openIndefinite(0x24), // OCTET STRING, constructed
-    ]);
-    for await (const chunk of source) {
-      hash.update(chunk);
-      yield* segments(chunk);
+    const digester = createDigester(p.suite.hash, p.parallelDigest);
+    try {
+      yield concat([
+        openContentInfo(OID.signedData),
+        integer(1),
+        p.digestAlgorithms,
+        openIndefinite(0x30), // EncapsulatedContentInfo
+        oid(OID.data),
+        openIndefinite(0xa0), // eContent [0] EXPLICIT
+        openIndefinite(0x24), // OCTET STRING, constructed
+      ]);
+      for await (const chunk of source) {
+        const wait = digester.update(chunk);
+        if (wait !== undefined) await wait;
+        yield* segments(chunk);
+      }
+      const infos = await signerInfos(p, await digester.digest());
+      yield concat([EOC, EOC, EOC, p.certificates, infos, CLOSE_CONTENT_INFO]);
+    } finally {
+      digester.close();
     }
-    const infos = await signerInfos(p, hash.digest());
-    yield concat([EOC, EOC, EOC, p.certificates, infos, CLOSE_CONTENT_INFO]);
   };
 }
 
@@ -165,6 +175,8 @@ export interface VerifyOptions {
   /** The partner's signing certificates (DER) we accept; a signer must be one of them. */
   certificates: readonly Uint8Array[];
   limits?: Partial<ReaderLimits>;
+  /** Digest on a worker thread, beside the main thread's work (large files; see digester.ts). */
+  parallelDigest?: boolean;
 }
 
 export interface SignerResult {
@@ -205,6 +217,7 @@ export function decodeSignedData(options: VerifyOptions): SignedDataDecoder {
     transform: async function* verifySignedData(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
       const fail: Fail = failer('signature', 'SignedData');
       const r = new BerReader(source, fail, options.limits);
+      const digesters = new Map<DigestName, Digester>();
       try {
         const ci = await r.expect(0x30, 'ContentInfo');
         const type = oidValue(decode(await r.element('contentType'), 'contentType', fail), 'contentType', fail);
@@ -218,10 +231,9 @@ export function decodeSignedData(options: VerifyOptions): SignedDataDecoder {
           'digestAlgorithms',
           fail,
         );
-        const hashes = new Map<DigestName, Hash>();
         for (const a of digestAlgorithms) {
           const name = digestByOid(algorithmOf(a, 'digestAlgorithm', fail).oid);
-          if (name !== undefined && !hashes.has(name)) hashes.set(name, createHash(name));
+          if (name !== undefined && !digesters.has(name)) digesters.set(name, createDigester(name, options.parallelDigest ?? false));
         }
         const encap = await r.expect(0x30, 'EncapsulatedContentInfo');
         const contentType = oidValue(decode(await r.element('eContentType'), 'eContentType', fail), 'eContentType', fail);
@@ -230,9 +242,12 @@ export function decodeSignedData(options: VerifyOptions): SignedDataDecoder {
         const os = await r.header('eContent');
         if (os.tagClass !== 0 || os.tagNumber !== 4) fail('eContent is not an OCTET STRING');
         let contentLength = 0;
-        const digesters = [...hashes.values()];
+        const all = [...digesters.values()];
         for await (const piece of r.octets(os, 'eContent')) {
-          for (const h of digesters) h.update(piece);
+          for (const d of all) {
+            const wait = d.update(piece);
+            if (wait !== undefined) await wait;
+          }
           contentLength += piece.length;
           yield piece;
         }
@@ -251,7 +266,7 @@ export function decodeSignedData(options: VerifyOptions): SignedDataDecoder {
         await r.finish('ContentInfo');
 
         const digests = new Map<DigestName, Uint8Array>();
-        for (const [name, h] of hashes) digests.set(name, h.digest());
+        for (const [name, d] of digesters) digests.set(name, await d.digest());
         const signers = infos.map((info, index) => checkSigner(info, index, { digests, contentType, trusted }, fail));
         if (signers.length === 0) fail('no SignerInfo');
         const verified = signers.find((s) => s.status === 'verified');
@@ -266,6 +281,7 @@ export function decodeSignedData(options: VerifyOptions): SignedDataDecoder {
           embeddedCertificates: embedded.filter((c) => isUniversal(c, 16)).map((c) => Uint8Array.from(raw(c))),
         };
       } finally {
+        for (const d of digesters.values()) d.close();
         await r.release();
       }
     },
