@@ -317,7 +317,8 @@ export class Pkcs11KeyStore implements KeyStore {
         if (error instanceof ConfigError || error instanceof KeyUnavailableError || error instanceof Pkcs11OperationError) throw error;
         const ckr = ckrOf(error);
         if (ckr !== undefined && PIN_ERRORS.has(ckr)) {
-          this.lock(ckr, undefined);
+          this.lock(ckr, this.currentPinFingerprint());
+          this.markBroken(conn, error, fn, false);
           throw this.lockedError(error);
         }
         if (!this.isBroken(error, conn)) {
@@ -414,10 +415,9 @@ export class Pkcs11KeyStore implements KeyStore {
 
   /** The live connection, or a reconnection when allowed now; otherwise the error that says why not. */
   private async ready(): Promise<Connection> {
+    const live = this.liveConnection();
+    if (live !== undefined) return live;
     const conn = this.conn;
-    if (conn !== undefined && !conn.retired && conn.moduleGeneration === this.module.generation && this.module.initialized) {
-      return conn;
-    }
     if (conn !== undefined) {
       // Another user of the module re-initialised it: our handles are void, reconnect at once.
       this.retire(conn);
@@ -495,7 +495,7 @@ export class Pkcs11KeyStore implements KeyStore {
     const api = this.api;
     const info = api.C_GetTokenInfo(slot);
     if ((info.flags & pkcs11js.CKF_USER_PIN_LOCKED) !== 0) {
-      this.lock('CKR_PIN_LOCKED', pinFingerprint(readPin(this.config.pin, this.options.env)));
+      this.lock('CKR_PIN_LOCKED', this.currentPinFingerprint());
       throw this.lockedError(undefined);
     }
     const mechanisms = new Set(api.C_GetMechanismList(slot));
@@ -579,8 +579,17 @@ export class Pkcs11KeyStore implements KeyStore {
     }
   }
 
-  private lock(ckr: string, fingerprint: string | undefined): void {
-    this.refusedPin = fingerprint ?? this.refusedPin ?? 'locked';
+  /** The fingerprint of the PIN as its source holds it now ('unreadable' when it cannot be read). */
+  private currentPinFingerprint(): string {
+    try {
+      return pinFingerprint(readPin(this.config.pin, this.options.env));
+    } catch {
+      return 'unreadable';
+    }
+  }
+
+  private lock(ckr: string, fingerprint: string): void {
+    this.refusedPin = fingerprint;
     const what =
       ckr === 'CKR_PIN_LOCKED'
         ? 'PIN locked on the token (unblock it with the SO PIN)'
@@ -595,10 +604,11 @@ export class Pkcs11KeyStore implements KeyStore {
   }
 
   /** An operation saw the token go away: drop the connection; the next call reconnects (rate-bounded). */
-  private markBroken(conn: Connection, error: unknown, fn: string): void {
+  private markBroken(conn: Connection, error: unknown, fn: string, report = true): void {
     if (this.conn === conn) {
       this.conn = undefined;
       this.retire(conn);
+      if (!report) return;
       const ckr = ckrOf(error);
       const state = ckr !== undefined && ABSENT_ERRORS.has(ckr) ? 'absent' : 'error';
       // At most one reconnection per minimum delay, however often the token breaks.
