@@ -7,6 +7,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  assertSafeFileName,
   checkIncomingSpace,
   datasetFileName,
   defaultPartialDir,
@@ -34,6 +35,8 @@ export interface ReceivingPolicy {
   knownOriginators: ReadonlySet<string>;
   /** The partner's inbox folder; partials go to its hidden partial folder. */
   inboxDir: string;
+  /** The file name a delivered file gets in the inbox (collisions get '~n', never overwrite). */
+  deliveryName(sfid: Sfid): string;
   space: SpacePolicy;
   /** Octets between two durable checkpoints of the partial file. */
   checkpointIntervalBytes: number;
@@ -56,6 +59,7 @@ export async function decideIncoming(sfid: Sfid, policy: ReceivingPolicy, parame
   try {
     validateIdentity(identity);
     datasetFileName(sfid.datasetName);
+    assertSafeFileName(policy.deliveryName(sfid));
   } catch (err) {
     if (err instanceof FileRefusedError) return refuse(err.fileReason, err.retry, err.message);
     throw err;
@@ -181,8 +185,8 @@ export class IncomingTransfer {
     }
   }
 
-  /** At EFID: checks the counts (§5.3.8) and commits the file durably into `finalDir`. */
-  async end(recordCount: number, unitCount: number, finalDir: string): Promise<EndFileOutcome> {
+  /** At EFID: checks the counts (§5.3.8) and commits the file durably into `finalDir` as `finalName`. */
+  async end(recordCount: number, unitCount: number, finalDir: string, finalName: string): Promise<EndFileOutcome> {
     try {
       this.#decoder.end();
     } catch (err) {
@@ -203,7 +207,7 @@ export class IncomingTransfer {
       await this.#file.discard();
       return { ok: false, reason: check.reason, reasonText: check.message };
     }
-    const committed = await this.#file.commit(finalDir, datasetFileName(this.sfid.datasetName));
+    const committed = await this.#file.commit(finalDir, finalName);
     const sha256 = this.#hash ? this.#hash.digest('hex') : Buffer.from(await sha256File(committed.path)).toString('hex');
     return { ok: true, path: committed.path, octets: committed.octets, duplicate: false, sha256 };
   }

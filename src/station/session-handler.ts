@@ -1,7 +1,7 @@
 // The station's side of one OFTP session: it answers the engine's events with the spool, incoming
 // files, pending receipts and history. As speaker it sends receipts first, then queued files, then
 // gives up the turn; as listener it receives files durably and queues their EERPs (RFC 5024 §3.3).
-import { identityKey, type PendingReceiptStore, type Spool, type SpoolEntry, type StoredReceipt, sfidFor } from '../files/index.ts';
+import { datasetFileName, identityKey, type PendingReceiptStore, type Spool, type SpoolEntry, type StoredReceipt, sfidFor } from '../files/index.ts';
 import { RemoteProtocolError } from '../errors.ts';
 import type { Eerp, Nerp, Sfid } from '../protocol/command-types.ts';
 import { describeEfna, describeNerp, describeSfna } from '../protocol/reason-codes.ts';
@@ -25,7 +25,19 @@ export interface StationServices {
   reserveBytes: number;
   checkpointIntervalBytes: number;
   log: Log;
+  /** Where and under which name received files are delivered; default `<inboxRoot>/<partner>/<DSN>`. */
+  inbox?: InboxLayout;
 }
+
+export interface InboxLayout {
+  dirFor(partner: string): string;
+  nameFor(sfid: Sfid): string;
+}
+
+export const defaultInboxLayout = (inboxRoot: string): InboxLayout => ({
+  dirFor: (partner) => inboxFor(inboxRoot, partner),
+  nameFor: (sfid) => datasetFileName(sfid.datasetName),
+});
 
 export interface Log {
   info(obj: object, msg: string): void;
@@ -69,6 +81,10 @@ export class StationSessionHandler implements SessionHandler {
     this.#services = services;
     this.#session = session;
     this.partner = partner;
+  }
+
+  get #inbox(): InboxLayout {
+    return this.#services.inbox ?? defaultInboxLayout(this.#services.inboxRoot);
   }
 
   async handle(event: SessionEvent, io: DriverIo): Promise<void> {
@@ -229,7 +245,8 @@ export class StationSessionHandler implements SessionHandler {
     const policy: ReceivingPolicy = {
       stationId: services.stationId,
       knownOriginators: new Set(services.partners.map((p) => p.odetteId)),
-      inboxDir: inboxFor(services.inboxRoot, partner.name),
+      inboxDir: this.#inbox.dirFor(partner.name),
+      deliveryName: (offered) => this.#inbox.nameFor(offered),
       space: { reserveBytes: services.reserveBytes, maxFileSizeBlocks: partner.maxFileSizeBytes ? Math.floor(partner.maxFileSizeBytes / 1024) : undefined },
       checkpointIntervalBytes: services.checkpointIntervalBytes,
       alreadyDelivered: (identity) => {
@@ -267,12 +284,12 @@ export class StationSessionHandler implements SessionHandler {
     const transfer = this.#incoming!;
     const partner = this.partner!;
     const sfid = transfer.sfid;
-    const inboxDir = inboxFor(this.#services.inboxRoot, partner.name);
+    const inboxDir = this.#inbox.dirFor(partner.name);
     if (!transfer.duplicate) {
       const file = transfer.partial!;
       await this.#services.journal.begin({ key: transfer.key, partner: partner.name, identity: transfer.identity, userData: sfid.userData, partPath: file.partPath, inboxDir, octets: file.progress().octets });
     }
-    const outcome = await transfer.end(recordCount, unitCount, inboxDir).catch(async (err) => {
+    const outcome = await transfer.end(recordCount, unitCount, inboxDir, this.#inbox.nameFor(sfid)).catch(async (err) => {
       if (!transfer.duplicate) await this.#services.journal.finish(transfer.key);
       throw err;
     });

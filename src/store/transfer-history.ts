@@ -60,6 +60,7 @@ export class TransferHistory {
   readonly #latest = new Map<string, TransferRecord>();
   #segment: { month: string; handle: FileHandle } | undefined;
   #queue: Promise<void> = Promise.resolve();
+  readonly #listeners = new Set<(record: TransferRecord) => void>();
 
   private constructor(dir: string, now: () => Date) {
     this.#dir = dir;
@@ -110,7 +111,16 @@ export class TransferHistory {
       await handle.datasync();
     });
     this.#queue = write.catch(() => {});
-    return write.then(() => rec);
+    return write.then(() => {
+      for (const listener of this.#listeners) listener(rec);
+      return rec;
+    });
+  }
+
+  /** Calls `listener` after each state change is durable (hooks, webhooks, status). Returns an unsubscribe. */
+  subscribe(listener: (record: TransferRecord) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   async #handleFor(month: string): Promise<FileHandle> {
