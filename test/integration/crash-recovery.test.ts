@@ -17,6 +17,7 @@
 // data directory (kept anyway on failure), with every process's output and the timeline in logs/.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { type FSWatcher, watch } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,7 +51,7 @@ const DATA_PER_BUFFER = Math.floor(((BUFFER_SIZE - 1) * 63) / 64);
 /** The DATA buffer that carries octet `offset` of a file. */
 const bufferAt = (offset: number) => Math.ceil(offset / DATA_PER_BUFFER);
 /** Seeded random kills after the scripted ones; OFTP_CRASH_RANDOM=<n> runs more (exploration). */
-const RANDOM_SCENARIOS = Number(process.env.OFTP_CRASH_RANDOM ?? 6);
+const RANDOM_SCENARIOS = Number(process.env.OFTP_CRASH_RANDOM ?? 4);
 
 interface SourceFile {
   name: string;
@@ -63,8 +64,12 @@ interface SourceFile {
 /** Where and when a station dies. */
 interface Scenario {
   label: string;
-  /** A command seen by the proxy; 'time' = a delay after the session's first DATA; 'startup' = A, after spawn. */
-  on: CommandName | 'time' | 'startup';
+  /**
+   * A command seen by the proxy; 'time' = a delay after the session's first DATA; 'startup' = A, after
+   * spawn; 'file' = a file name appearing in `watch` (a folder of a station, watched with inotify).
+   */
+  on: CommandName | 'time' | 'startup' | 'file';
+  watch?: string;
   from?: StationName;
   file?: string;
   nth: number;
@@ -76,6 +81,8 @@ interface Scenario {
   newFiles?: SourceFile[];
   /** Files A queues when it has to be restarted (it cannot while it serves). */
   newFilesForA?: number;
+  /** Files A must have queued for B: if fewer, A is stopped and as many are queued (300 KB to 1 MiB). */
+  needsA?: number;
   /** Scripted scenarios are tried again (up to 3 times) when their command did not come. */
   scripted?: boolean;
 }
@@ -101,10 +108,20 @@ function content(format: 'U' | 'F' | 'V', size: number, rng: ReturnType<typeof s
   return Buffer.concat(parts);
 }
 
-/** `count` files of seeded formats and sizes; with `oneFormat`, all of one format (one `send` process queues them). */
-async function makeFiles(dir: string, prefix: string, count: number, rng: ReturnType<typeof seededRandom>, first = 0, oneFormat = false): Promise<SourceFile[]> {
+const SIZES = [0, 1, 1000, 1024, 4096, 65_536, 200_000, 262_144, 700_000, 1_048_576, 1_500_000];
+
+/**
+ * `count` files of seeded formats and sizes, named PREFIX-<format><number from `first`>.DAT; with
+ * `oneFormat`, all of one format (one `send` process queues them).
+ */
+async function makeFiles(
+  dir: string,
+  prefix: string,
+  count: number,
+  rng: ReturnType<typeof seededRandom>,
+  { first = 0, oneFormat = false, sizes = SIZES }: { first?: number; oneFormat?: boolean; sizes?: number[] } = {},
+): Promise<SourceFile[]> {
   await mkdir(dir, { recursive: true });
-  const sizes = [0, 1, 1000, 1024, 4096, 65_536, 200_000, 262_144, 700_000, 1_048_576, 1_500_000];
   const out: SourceFile[] = [];
   const batchFormat = rng.pick(['U', 'U', 'F', 'V'] as const);
   for (let i = first; i < first + count; i++) {
@@ -242,17 +259,19 @@ test('SIGKILL of either station at any point of a session loses and duplicates n
     { label: 'B dies just after an EFPA reached it (before or while it updates its spool)', on: 'EFPA', from: 'A', nth: 1, victim: 'B', mode: 'forward', delayMs: rng.int(0, 4) },
     { label: 'A (receiving) dies in the middle of a 3 MiB file (B saves its progress as the session breaks)', on: 'DATA', from: 'B', file: MID, nth: bufferAt(1_900_000), victim: 'A', mode: 'drop', delayMs: 0 },
     { label: 'A dies just after an EFID (while it commits the file and writes its journal)', on: 'EFID', from: 'B', nth: 2, victim: 'A', mode: 'forward', delayMs: rng.int(0, 12) },
+    { label: 'A dies as its journal entry for a received file appears (before the commit)', on: 'file', watch: join(dirA, 'state', 'deliveries'), nth: 1, victim: 'A', mode: 'drop', delayMs: 0 },
+    { label: 'A dies as a received file appears in its inbox (committed, not yet recorded: the journal completes it at restart)', on: 'file', watch: join(dirA, 'inbox', 'b'), nth: 1, victim: 'A', mode: 'drop', delayMs: 0 },
     { label: 'A dies again while it starts up (settling leftovers)', on: 'startup', nth: 1, victim: 'A', mode: 'forward', delayMs: rng.int(40, 220) },
     { label: 'A dies after recording a delivery, before its EFPA leaves', on: 'EFPA', from: 'A', nth: 2, victim: 'A', mode: 'drop', delayMs: 0 },
     { label: 'B (sending) dies in the middle of a DATA stream', on: 'DATA', from: 'B', nth: rng.int(2, bufferAt(1_000_000)), victim: 'B', mode: 'forward', delayMs: rng.int(0, 8) },
-    { label: 'A dies as its SFPA accepts a file', on: 'SFPA', from: 'A', nth: 2, victim: 'A', mode: 'forward', delayMs: rng.int(0, 3) },
     { label: 'B dies right after an EERP from A reached it (before its RTR)', on: 'EERP', from: 'A', nth: 3, victim: 'B', mode: 'forward', delayMs: rng.int(0, 4) },
     { label: 'A dies between sending an EERP and receiving its RTR', on: 'RTR', from: 'B', nth: 2, victim: 'A', mode: 'drop', delayMs: 0 },
-    { label: 'B (receiving from A) dies just after an EFID', on: 'EFID', from: 'A', nth: 1, victim: 'B', mode: 'forward', delayMs: rng.int(0, 12) },
-    { label: 'A (sending to B) dies before B’s EFPA reaches it', on: 'EFPA', from: 'B', nth: 2, victim: 'A', mode: 'drop', delayMs: 0 },
+    { label: 'B dies as a file from A appears in its inbox (committed, not yet recorded)', needsA: 2, on: 'file', watch: join(dirB, 'inbox', 'a'), nth: 1, victim: 'B', mode: 'drop', delayMs: 0 },
+    { label: 'B (receiving from A) dies just after an EFID', needsA: 2, on: 'EFID', from: 'A', nth: 1, victim: 'B', mode: 'forward', delayMs: rng.int(0, 12) },
+    { label: 'A (sending to B) dies before B’s EFPA reaches it', needsA: 3, on: 'EFPA', from: 'B', nth: 2, victim: 'A', mode: 'drop', delayMs: 0 },
     { label: 'A dies right after an EERP from B reached it', on: 'EERP', from: 'B', nth: 1, victim: 'A', mode: 'forward', delayMs: rng.int(0, 4) },
     { label: 'B dies between sending an EERP and receiving its RTR', on: 'RTR', from: 'A', nth: 1, victim: 'B', mode: 'drop', delayMs: 0 },
-    { label: 'A (sending to B) dies in the middle of a DATA stream', on: 'DATA', from: 'A', nth: rng.int(2, bufferAt(700_000)), victim: 'A', mode: 'forward', delayMs: rng.int(0, 8) },
+    { label: 'A (sending to B) dies in the middle of a DATA stream', needsA: 2, on: 'DATA', from: 'A', nth: rng.int(2, bufferAt(500_000)), victim: 'A', mode: 'forward', delayMs: rng.int(0, 8) },
   ].map((s) => ({ ...s, scripted: true }) as Scenario);
 
   // Each random scenario brings B new files, so B→A traffic is always there: commands are taken from
@@ -278,7 +297,7 @@ test('SIGKILL of either station at any point of a session loses and duplicates n
   const rngA = seededRandom(SEED ^ 0x5eed);
   const randomScenario = async (): Promise<Scenario> => {
     const [on, from] = rng.next() < 0.25 ? (['time', undefined] as const) : rng.pick(commands);
-    const newFiles = await makeFiles(join(root, 'src-b'), 'B2X', rng.int(1, 3), rng, extra, true);
+    const newFiles = await makeFiles(join(root, 'src-b'), 'B2X', rng.int(1, 3), rng, { first: extra, oneFormat: true });
     extra += newFiles.length;
     return {
       newFilesForA: rng.int(1, 2),
@@ -299,11 +318,21 @@ test('SIGKILL of either station at any point of a session loses and duplicates n
   const runScenario = async (s: Scenario): Promise<boolean> => {
     iteration++;
     const t0 = performance.now();
-    if (!serveA?.running && s.newFilesForA) {
-      const files = await makeFiles(join(root, 'src-a'), 'A2X', s.newFilesForA, rngA, extraA, true);
+    const queueAtA = async (count: number, sizes?: number[]) => {
+      const files = await makeFiles(join(root, 'src-a'), 'A2X', count, rngA, { first: extraA, oneFormat: true, sizes });
       extraA += files.length;
       await queue(dirA, 'b', files);
       filesA.push(...files);
+    };
+    if (s.needsA !== undefined && (await listNames(join(dirA, 'spool', 'b'))).length < s.needsA) {
+      // A scenario about A sending needs files at A: stop A (it cannot queue while serving) and queue some.
+      if (serveA?.running) {
+        serveA.child.kill('SIGTERM');
+        assert.equal((await serveA.exited).code, 0, `serve A stopped badly\n${serveA.tail()}`);
+      }
+      await queueAtA(s.needsA, [300_000, 700_000, 1_048_576]);
+    } else if (!serveA?.running && s.newFilesForA) {
+      await queueAtA(s.newFilesForA);
     }
     await ensureA();
     if (s.on === 'startup') {
@@ -357,6 +386,17 @@ test('SIGKILL of either station at any point of a session loses and duplicates n
       timer = setTimeout(() => kill(name, `${s.delayMs} ms after ${what}, forwarded`), s.delayMs);
       return 'forward';
     };
+    let watcher: FSWatcher | undefined;
+    if (s.on === 'file') {
+      // The station is killed the moment a name appears (inotify), before its next steps.
+      await mkdir(s.watch!, { recursive: true });
+      const name = s.victim as StationName;
+      watcher = watch(s.watch!, (_event, file) => {
+        if (fired === undefined && file && !file.startsWith('.') && !file.endsWith('.tmp')) {
+          kill(name, `as ${file} appeared in ${s.watch!.slice(root.length + 1)}`);
+        }
+      });
+    }
     const args = ['send', 'a', '-d', dirB];
     if (s.newFiles?.length) {
       const groups = queueGroups(s.newFiles);
@@ -374,6 +414,7 @@ test('SIGKILL of either station at any point of a session loses and duplicates n
     const exit = await send.exited;
     clearTimeout(limit);
     clearTimeout(timer);
+    watcher?.close();
     proxy.onCommand = () => 'forward';
     const sendTimedOut = exit.signal === 'SIGKILL' && victim !== send;
     assert.ok(!sendTimedOut, `send B #${iteration} did not finish within 20 s\n${send.tail()}\n${serving.tail()}`);
@@ -499,6 +540,7 @@ test('SIGKILL of either station at any point of a session loses and duplicates n
   assert.ok(receiving.some((l) => l.dataset === MID && (l.restartPosition as number) > 0 && l.duplicate === false), 'the middle-sized file was resumed after A died');
   assert.ok(receiving.some((l) => l.dataset === BIG && (l.restartPosition as number) > 0 && l.duplicate === true), 'the big file’s resend with a restart offer was discarded');
   assert.ok(receiving.some((l) => l.duplicate === true), 'a resend of a delivered file was discarded');
+  assert.ok(logLines.some((l) => l.msg === 'recovered a delivery interrupted by a crash'), 'A completed a delivery from its journal');
   say(`A logged ${receiving.filter((l) => l.duplicate === true).length} discarded duplicates and ${receiving.filter((l) => (l.restartPosition as number) > 0).length} restarts`);
   keep = false;
 });
