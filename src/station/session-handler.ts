@@ -42,6 +42,11 @@ export const defaultInboxLayout = (inboxRoot: string): InboxLayout => ({
 export interface Log {
   info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
+  /** Command traces ('Inbound:'/'Outbound:'); pino's, when the daemon logs at debug level. */
+  debug?(obj: object, msg: string): void;
+  /** A logger whose lines carry `bindings` ({session, partner}); pino's child(). */
+  child?(bindings: Record<string, unknown>): Log;
+  isLevelEnabled?(level: string): boolean;
 }
 
 export interface SessionSummary {
@@ -69,6 +74,10 @@ export class StationSessionHandler implements SessionHandler {
   partner: PartnerConfig | undefined;
   readonly summary: SessionSummary = { sent: 0, received: 0, failed: 0, receiptsSent: 0, receiptsReceived: 0 };
   onProgress: ((p: Progress) => void) | undefined;
+  /** The session's logger; a child carrying {session, partner} when the station's log has child(). */
+  log: Log;
+  /** Admitted through the station's SessionGate (told when the session ends). */
+  gated = false;
   #parameters: NegotiatedParameters | undefined;
   #offered: { entry: SpoolEntry; sfid: Sfid } | undefined;
   #outgoing: OutgoingTransfer | undefined;
@@ -81,6 +90,7 @@ export class StationSessionHandler implements SessionHandler {
     this.#services = services;
     this.#session = session;
     this.partner = partner;
+    this.log = services.log;
   }
 
   get #inbox(): InboxLayout {
@@ -312,7 +322,8 @@ export class StationSessionHandler implements SessionHandler {
   }
 
   #log(level: 'info' | 'warn', obj: object, msg: string): void {
-    this.#services.log[level]({ partner: this.partner?.name, ...obj }, msg);
+    if (this.log === this.#services.log) this.#services.log[level]({ partner: this.partner?.name, ...obj }, msg);
+    else this.log[level](obj, msg);
   }
 }
 

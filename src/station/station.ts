@@ -42,6 +42,19 @@ export interface EnqueueRequest {
 
 export const silentLog: Log = { info() {}, warn() {} };
 
+/**
+ * Lets the gateway's scheduler take part in admitting partners that call in (dial-in windows,
+ * session limits) and hear when their sessions end. Set `station.gate` before serving.
+ */
+export interface SessionGate {
+  /** The partner passed its SSID checks: undefined admits it; a refusal is answered with that ESID (e.g. 08). */
+  admit(partner: string): { esidReason: number; text: string } | undefined;
+  /** A session `admit` let in has ended (however it ended). */
+  released(partner: string, ended: SessionEnded | undefined): void;
+}
+
+let sessionCounter = 0;
+
 export class Station {
   readonly store: StationStore;
   readonly services: StationServices;
@@ -51,6 +64,10 @@ export class Station {
   readonly #sessions = new Set<OftpSession>();
   /** Our TLS certificate and key and the partners' TLS trust, read at first use (restart to reload). */
   #tls: Promise<StationTls> | undefined;
+  /** Sessions running, with what close() needs to end them and wait for their checkpoints. */
+  readonly #running = new Map<OftpSession, { driver: SessionDriver; socket: Socket; done: Promise<unknown> }>();
+  /** See SessionGate. */
+  gate: SessionGate | undefined;
 
   private constructor(store: StationStore, services: StationServices, lockPath: string) {
     this.store = store;
@@ -142,6 +159,11 @@ export class Station {
     const station = this.store.config.station;
     const base = partner ? effectivePartnerSettings(station, partner) : effectivePartnerSettings(station, { level: 5, sendReceive: 'B' } as PartnerConfig);
     let handler!: StationSessionHandler;
+    const id = (++sessionCounter).toString(36);
+    const log = this.services.log;
+    // A child logger per session carries {session, partner} (the responder's partner is known at its SSID).
+    const sessionLog = (name: string | undefined): Log => log.child?.({ session: id, partner: name }) ?? log;
+    let traceLog = sessionLog(partner?.name);
     const checkPeer = (ssid: Ssid): PeerDecision => {
       const known = role === 'responder' ? this.store.partnerByOdetteId(ssid.identificationCode) : partner;
       if (!known || known.odetteId !== ssid.identificationCode) {
@@ -156,8 +178,13 @@ export class Station {
         if (this.#busy.has(known.name)) {
           return { accept: false, esidReason: EsidReason.resourcesNotAvailable, text: 'a session with this partner is already running' };
         }
+        const refused = this.gate?.admit(known.name);
+        if (refused) return { accept: false, ...refused };
         this.#busy.add(known.name);
         handler.partner = known;
+        handler.gated = this.gate !== undefined;
+        traceLog = sessionLog(known.name);
+        if (traceLog !== log) handler.log = traceLog;
         const s = effectivePartnerSettings(station, known);
         return {
           accept: true,
@@ -183,8 +210,11 @@ export class Station {
       },
       checkPeer,
       timers: { response: { durationMs: station.responseTimeoutSeconds * 1000, onExpiry: 'esid' } },
+      // Command traces at debug level, 'Inbound:'/'Outbound:' (only when debug is on: DATA is hot).
+      trace: log.isLevelEnabled?.('debug') ? (e) => traceLog.debug?.(traceFields(e.command, e.state), `${e.direction === 'inbound' ? 'Inbound' : 'Outbound'}: ${e.command.cmd}`) : undefined,
     });
     handler = new StationSessionHandler(this.services, session, partner);
+    if (traceLog !== log) handler.log = traceLog;
     return { session, handler, framer };
   }
 
@@ -196,14 +226,21 @@ export class Station {
       onHandlerError: (err) => this.services.log.warn({ partner: handler.partner?.name, err: String(err) }, 'session aborted by a local failure'),
       written: (frame) => framer.release(frame),
     });
-    try {
-      const ended = await driver.run();
-      return { partner: handler.partner?.name, ended, summary: handler.summary };
-    } finally {
-      await handler.close();
-      this.#sessions.delete(session);
-      if (role === 'responder' && handler.partner) this.#busy.delete(handler.partner.name);
-    }
+    let ended: SessionEnded | undefined;
+    const done = (async () => {
+      try {
+        ended = await driver.run();
+        return { partner: handler.partner?.name, ended, summary: handler.summary };
+      } finally {
+        await handler.close();
+        this.#sessions.delete(session);
+        this.#running.delete(session);
+        if (role === 'responder' && handler.partner) this.#busy.delete(handler.partner.name);
+        if (handler.gated && handler.partner) this.gate?.released(handler.partner.name, ended);
+      }
+    })();
+    this.#running.set(session, { driver, socket, done: done.catch(() => {}) });
+    return done;
   }
 
   /** Dials a partner, sends what is queued for it, takes what it has for us, exchanges receipts. */
@@ -271,10 +308,34 @@ export class Station {
     return storePendingCertificate(this.store.paths.dataDir, partner, der, source);
   }
 
-  /** Ends running sessions with ESID 05 (their durable parts stay for the restart) and unlocks. */
-  async close(): Promise<void> {
+  /**
+   * Ends running sessions with ESID 05 (their durable parts stay for the restart), waits up to
+   * `graceMs` for them to save their checkpoints (a receiver's partial file, a sender's progress),
+   * then flushes history and unlocks.
+   */
+  async close(graceMs = 10_000): Promise<void> {
+    for (const [session, run] of this.#running) {
+      if (session.isClosed) continue;
+      session.abort(EsidReason.emergencyCloseDown, 'station shutting down', run.driver.io.now());
+      // The driver writes the ESID now; a peer that does not close after it is cut off after the grace.
+      run.driver.io.flush().catch(() => {});
+    }
     for (const session of this.#sessions) {
       if (!session.isClosed) session.abort(EsidReason.emergencyCloseDown, 'station shutting down');
+    }
+    const runs = [...this.#running.values()];
+    if (runs.length > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const expired = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(true), graceMs);
+      });
+      const cutOff = setTimeout(() => {
+        for (const run of runs) run.socket.destroy();
+      }, Math.min(graceMs / 2, 5000));
+      const timedOut = await Promise.race([Promise.all(runs.map((r) => r.done)).then(() => false), expired]);
+      clearTimeout(timer);
+      clearTimeout(cutOff);
+      if (timedOut) this.services.log.warn({ sessions: this.#running.size }, 'sessions still saving their state at shutdown');
     }
     await this.services.history.close();
     await releaseLock(this.#lockPath);
@@ -311,6 +372,17 @@ async function sweepInterruptedWrites(state: string, inbox: string): Promise<voi
   for (const partner of await readdir(inbox).catch(() => [] as string[])) {
     await removeInterruptedWrites(defaultPartialDir(join(inbox, partner)));
   }
+}
+
+/** A traced command for the log: binary fields as their length, the password masked (SSIDPSWD). */
+function traceFields(command: object, state: string): Record<string, unknown> {
+  const out: Record<string, unknown> = { state };
+  for (const [k, v] of Object.entries(command)) {
+    if (v instanceof Uint8Array) out[k] = `<${v.length} octets>`;
+    else if (k === 'password') out[k] = '********';
+    else out[k] = v;
+  }
+  return out;
 }
 
 function samePassword(given: string, expected: string): boolean {
