@@ -332,7 +332,9 @@ async function main(): Promise<void> {
       const serve = oftp2('serve', '-d', to, '--tls-port', String(tlsPort));
       await serve.waitFor(label === 'tcp' ? /"msg":"listening"/ : /"msg":"listening for TLS"/, 30_000);
       const send = oftp2('send', 'bee', '-d', from, ...files);
-      const sendExit = await success(send, `oftp2 send (${label})`, 900_000);
+      const sendExit = await success(send, `oftp2 send (${label})`, 900_000).catch((err: Error) => {
+        throw new Error(`${err.message}\nreceiver's log (last lines):\n${serve.lines.slice(-8).join('\n')}`);
+      });
       serve.proc.kill('SIGTERM');
       await serve.exited;
       const log = serve.lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
