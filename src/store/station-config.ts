@@ -2,6 +2,7 @@
 // against a strict JSON schema (ajv); every default is written here beside its unit and reason.
 import { Ajv } from 'ajv';
 import { ConfigError } from '../errors.ts';
+import { isTimeZone, parseCron, parseWindow, ScheduleSyntaxError } from '../gateway/scheduler-calendar.ts';
 import { isIdentificationCode, isPassword } from '../protocol/fields.ts';
 
 export const STATION_DEFAULTS = {
@@ -67,6 +68,98 @@ export const PARTNER_DEFAULTS = {
   requireClientCertificate: true,
 } as const;
 
+/** The gateway's scheduler (src/gateway/scheduler-core.ts), station-wide. */
+export const SCHEDULER_DEFAULTS = {
+  /** Sessions at once, dial-outs and dial-ins together: each holds buffers and file handles. */
+  maxSessions: 8,
+  /** Sessions at once with one partner: OFTP partners expect one (a second call is refused with ESID 08). */
+  maxSessionsPerPartner: 1,
+  /** ms after the last drop of a burst before dialling: a burst of drops makes one session. */
+  debounceMs: 250,
+  /** ms after the first drop of a burst at most: a steady trickle still dials within a second. */
+  maxDebounceMs: 1000,
+  /** Retry backoff, seconds (see src/gateway/retry-policy.ts for the decision per ESID reason). */
+  retryBaseSeconds: 30,
+  retryFactor: 2,
+  retryMaxSeconds: 3600,
+  /** ± fraction of the delay, so partners restarted together do not all dial at once. */
+  retryJitter: 0.2,
+  /** Seconds to wait after a partner ends with ESID 05 (it is shutting down on purpose). */
+  retryLaterSeconds: 300,
+} as const;
+
+/** Hooks run on transfer state changes (src/gateway/hooks.ts). */
+export const HOOK_DEFAULTS = {
+  /** Seconds a command or a webhook request may take; the command is killed after it. */
+  timeoutSeconds: 30,
+  /** Further tries of a webhook after a failure (network error, 5xx, timeout); commands run once. */
+  webhookRetries: 3,
+  /** Seconds before the first webhook retry; doubled each time. */
+  webhookRetryDelaySeconds: 2,
+} as const;
+
+/** The daemon (`oftp2 serve`). */
+export const DAEMON_DEFAULTS = {
+  /**
+   * Seconds from SIGTERM to exit: sessions are ended with ESID 05 and given this long to save their
+   * checkpoints. Below systemd's TimeoutStopSec (90 s) so we exit on our own.
+   */
+  stopTimeoutSeconds: 20,
+} as const;
+
+/** A transmission or dial-in window: `{days, from, to}` or `{cron}` (syntax: src/gateway/scheduler-calendar.ts). */
+export interface ScheduleWindow {
+  days?: string;
+  from?: string;
+  to?: string;
+  cron?: string;
+}
+
+/** When to dial a partner and when to take its calls (README, "Scheduler"). */
+export interface PartnerSchedule {
+  /** Dial as soon as files are queued (debounced). Default true for a partner with a host. */
+  dialOnQueue?: boolean;
+  /** Dial-outs only inside these windows; none: any time. */
+  windows?: ScheduleWindow[];
+  /** Cron expressions: dial at these times when files are queued (batch sending). */
+  dialAt?: string[];
+  /** Dial to collect every N seconds after the last session with the partner (and once at start). */
+  pollEverySeconds?: number;
+  /** Cron expressions: dial to collect at these times. */
+  pollAt?: string[];
+  /** Take the partner's calls only inside these windows (outside: ESID 08); none: always. */
+  dialInWindows?: ScheduleWindow[];
+  /** Per-partner retry backoff overrides (seconds). */
+  retry?: { baseSeconds?: number; factor?: number; maxSeconds?: number; jitter?: number; laterSeconds?: number };
+}
+
+export interface SchedulerSettings {
+  /** IANA time zone for windows and cron (e.g. "Europe/Berlin"); default: the machine's. */
+  timeZone?: string;
+  maxSessions: number;
+  maxSessionsPerPartner: number;
+  debounceMs: number;
+  maxDebounceMs: number;
+  retry: { baseSeconds: number; factor: number; maxSeconds: number; jitter: number; laterSeconds: number };
+}
+
+export type HookEvent = 'queued' | 'sending' | 'sent' | 'delivered' | 'failed' | 'receiving' | 'received' | 'acknowledged';
+
+/** A command or webhook run when a transfer reaches one of the `on` states. */
+export interface HookConfig {
+  /** Transfer states that trigger it: received (file in the inbox), delivered (EERP), acknowledged, failed… */
+  on: HookEvent[];
+  /** Only this partner's transfers. */
+  partner?: string;
+  direction?: 'in' | 'out';
+  /** argv of a program (no shell): the transfer as JSON on stdin, OFTP2_* variables in its environment. */
+  command?: string[];
+  /** POSTed the transfer as JSON. */
+  url?: string;
+  timeoutSeconds: number;
+  retries: number;
+}
+
 /** Certificate roles (see src/security/certificates.ts): a partner may use a different one for each. */
 export type CertificateRoleName = 'tls' | 'authentication' | 'signing' | 'encryption';
 export const CERTIFICATE_ROLE_NAMES: readonly CertificateRoleName[] = ['tls', 'authentication', 'signing', 'encryption'];
@@ -131,6 +224,8 @@ export interface StationIdentity {
   /** Private keys by name (the file KeyStore). */
   keys?: Record<string, KeyEntry>;
   certificateWarningDays: number;
+  scheduler: SchedulerSettings;
+  daemon: { stopTimeoutSeconds: number };
 }
 
 export interface PartnerConfig {
@@ -157,12 +252,14 @@ export interface PartnerConfig {
   tls: boolean;
   trust?: PartnerTrust;
   certificates?: PartnerCertificates;
+  schedule?: PartnerSchedule;
 }
 
 export interface StationConfig {
   version: 1;
   station: StationIdentity;
   partners: PartnerConfig[];
+  hooks: HookConfig[];
 }
 
 // Identification codes (§5.4) and passwords (§5.3.2) are checked by the codec's own field rules.
@@ -184,6 +281,14 @@ const ownCertificate = {
   required: ['certificate', 'key'],
   properties: { certificate: filePath, key: { type: 'string', minLength: 1 } },
 };
+const scheduleWindow = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { days: { type: 'string', minLength: 1 }, from: { type: 'string', pattern: '^\\d{1,2}:\\d{2}$' }, to: { type: 'string', pattern: '^\\d{1,2}:\\d{2}$' }, cron: { type: 'string', minLength: 9 } },
+};
+const cronList = { type: 'array', items: { type: 'string', minLength: 9 } };
+const seconds = { type: 'number', exclusiveMinimum: 0 };
+const HOOK_EVENTS = ['queued', 'sending', 'sent', 'delivered', 'failed', 'receiving', 'received', 'acknowledged'];
 const fingerprint = { type: 'string', pattern: '^(?:[Ss][Hh][Aa]256[:=])?(?:[0-9A-Fa-f]{2}[: ]?){31}[0-9A-Fa-f]{2}$' };
 
 const schema = {
@@ -244,6 +349,54 @@ const schema = {
           },
         },
         certificateWarningDays: { type: 'integer', minimum: 0, maximum: 3650, default: STATION_DEFAULTS.certificateWarningDays },
+        scheduler: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            timeZone: { type: 'string', minLength: 1 },
+            maxSessions: { type: 'integer', minimum: 1, maximum: 1000, default: SCHEDULER_DEFAULTS.maxSessions },
+            maxSessionsPerPartner: { type: 'integer', minimum: 1, maximum: 100, default: SCHEDULER_DEFAULTS.maxSessionsPerPartner },
+            debounceMs: { type: 'integer', minimum: 0, maximum: 600_000, default: SCHEDULER_DEFAULTS.debounceMs },
+            maxDebounceMs: { type: 'integer', minimum: 0, maximum: 3_600_000, default: SCHEDULER_DEFAULTS.maxDebounceMs },
+            retry: {
+              type: 'object',
+              additionalProperties: false,
+              default: {},
+              properties: {
+                baseSeconds: { ...seconds, default: SCHEDULER_DEFAULTS.retryBaseSeconds },
+                factor: { type: 'number', minimum: 1, default: SCHEDULER_DEFAULTS.retryFactor },
+                maxSeconds: { ...seconds, default: SCHEDULER_DEFAULTS.retryMaxSeconds },
+                jitter: { type: 'number', minimum: 0, maximum: 1, default: SCHEDULER_DEFAULTS.retryJitter },
+                laterSeconds: { ...seconds, default: SCHEDULER_DEFAULTS.retryLaterSeconds },
+              },
+            },
+          },
+        },
+        daemon: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: { stopTimeoutSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: DAEMON_DEFAULTS.stopTimeoutSeconds } },
+        },
+      },
+    },
+    hooks: {
+      type: 'array',
+      default: [],
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['on'],
+        properties: {
+          on: { type: 'array', minItems: 1, items: { enum: HOOK_EVENTS } },
+          partner: { type: 'string', minLength: 1 },
+          direction: { enum: ['in', 'out'] },
+          command: { type: 'array', minItems: 1, items: { type: 'string' } },
+          url: { type: 'string', pattern: '^https?://' },
+          timeoutSeconds: { ...seconds, default: HOOK_DEFAULTS.timeoutSeconds },
+          retries: { type: 'integer', minimum: 0, maximum: 20, default: HOOK_DEFAULTS.webhookRetries },
+        },
       },
     },
     partners: {
@@ -282,6 +435,23 @@ const schema = {
             additionalProperties: false,
             properties: { ...roleFiles.properties, next: roleFiles },
           },
+          schedule: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              dialOnQueue: { type: 'boolean' },
+              windows: { type: 'array', items: scheduleWindow },
+              dialAt: cronList,
+              pollEverySeconds: { type: 'integer', minimum: 10 },
+              pollAt: cronList,
+              dialInWindows: { type: 'array', items: scheduleWindow },
+              retry: {
+                type: 'object',
+                additionalProperties: false,
+                properties: { baseSeconds: seconds, factor: { type: 'number', minimum: 1 }, maxSeconds: seconds, jitter: { type: 'number', minimum: 0, maximum: 1 }, laterSeconds: seconds },
+              },
+            },
+          },
         },
       },
     },
@@ -292,6 +462,24 @@ const ajv = new Ajv({ useDefaults: true, allErrors: true, strict: true });
 ajv.addFormat('odette-id', isIdentificationCode);
 ajv.addFormat('odette-password', isPassword);
 const validate = ajv.compile(schema);
+
+/** Checks the schedule syntax the schema cannot (windows, cron expressions, time zone). */
+function scheduleProblem(config: StationConfig): string | undefined {
+  const tz = config.station.scheduler.timeZone;
+  if (tz !== undefined && !isTimeZone(tz)) return `/station/scheduler/timeZone "${tz}" is not a known time zone`;
+  for (const [i, p] of config.partners.entries()) {
+    const s = p.schedule;
+    if (!s) continue;
+    try {
+      for (const w of [...(s.windows ?? []), ...(s.dialInWindows ?? [])]) parseWindow(w);
+      for (const c of [...(s.dialAt ?? []), ...(s.pollAt ?? [])]) parseCron(c);
+    } catch (err) {
+      if (err instanceof ScheduleSyntaxError) return `/partners/${i}/schedule: ${err.message}`;
+      throw err;
+    }
+  }
+  return undefined;
+}
 
 /** Validates (and fills defaults into) a parsed configuration. Throws ConfigError naming every problem. */
 export function validateStationConfig(data: unknown, source: string): StationConfig {
@@ -318,6 +506,13 @@ export function validateStationConfig(data: unknown, source: string): StationCon
       throw new ConfigError('OFTP_ERR_CONFIG', `${source}: station.certificates.${role}.key names "${own.key}", which is not in station.keys`);
     }
   }
+  for (const [i, hook] of config.hooks.entries()) {
+    if ((hook.command === undefined) === (hook.url === undefined)) {
+      throw new ConfigError('OFTP_ERR_CONFIG', `${source}: /hooks/${i} needs either command or url`);
+    }
+  }
+  const problem = scheduleProblem(config);
+  if (problem) throw new ConfigError('OFTP_ERR_CONFIG', `${source}: ${problem}`);
   if (station.tls.enabled === true && !station.certificates?.tls) {
     throw new ConfigError('OFTP_ERR_CONFIG', `${source}: station.tls.enabled needs our TLS certificate in station.certificates.tls (see oftp2 cert import --own --role tls)`);
   }
