@@ -2,7 +2,7 @@
 // sessions it runs as responder (serve) or initiator (send). One process owns a data directory at a
 // time (a lock file says which); at open, deliveries a crash interrupted are settled first.
 import { timingSafeEqual } from 'node:crypto';
-import { open, readdir, readFile, unlink } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import type { Server, Socket } from 'node:net';
 import { join } from 'node:path';
 import { ConfigError } from '../errors.ts';
@@ -22,6 +22,7 @@ import { SessionDriver } from '../transports/session-driver.ts';
 import { connectTcp, listenTcp } from '../transports/tcp.ts';
 import type { TlsError } from '../transports/tls.ts';
 import { datasetNameFor } from './dataset-name.ts';
+import { releaseLock, takeLock } from './data-dir-lock.ts';
 import { DeliveryJournal } from './delivery-journal.ts';
 import { StationTls, stationKeyStore } from './station-tls.ts';
 import { type Log, outId, type Progress, recordDelivery, type SessionSummary, StationSessionHandler, type StationServices } from './session-handler.ts';
@@ -393,50 +394,4 @@ function samePassword(given: string, expected: string): boolean {
 
 function baseName(path: string): string {
   return path.split(/[\\/]/).pop() ?? path;
-}
-
-/** Lock files held by Stations of this process: our own pid in a lock is only stale when not listed here. */
-const heldLocks = new Set<string>();
-
-/** One process per data directory: a lock file holding the owner's pid; a dead owner's lock is taken over. */
-async function takeLock(path: string): Promise<void> {
-  if (heldLocks.has(path)) {
-    throw new ConfigError('OFTP_ERR_CONFIG', `the station's data directory is in use by another Station in this process (${process.pid})`);
-  }
-  heldLocks.add(path); // reserved at once: a concurrent open in this process sees it
-  try {
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        const fh = await open(path, 'wx', 0o600);
-        await fh.writeFile(String(process.pid));
-        await fh.close();
-        return;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        const pid = Number(await readFile(path, 'utf8').catch(() => '0'));
-        if (pid > 0 && pid !== process.pid && isAlive(pid)) {
-          throw new ConfigError('OFTP_ERR_CONFIG', `the station's data directory is in use by process ${pid}`);
-        }
-        await unlink(path).catch(() => {});
-      }
-    }
-    throw new ConfigError('OFTP_ERR_CONFIG', `cannot lock ${path}`);
-  } catch (err) {
-    heldLocks.delete(path);
-    throw err;
-  }
-}
-
-async function releaseLock(path: string): Promise<void> {
-  if (!heldLocks.delete(path)) return;
-  await unlink(path).catch(() => {});
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

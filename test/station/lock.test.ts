@@ -7,6 +7,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { releaseLock, takeLock } from '../../src/station/data-dir-lock.ts';
 import { Station } from '../../src/station/station.ts';
 import { StationStore } from '../../src/store/station-store.ts';
 
@@ -29,7 +30,7 @@ test('a second Station on the same data directory in this process fails clearly'
     return true;
   });
   // The refused open must not have taken the lock away from the first.
-  assert.equal(await readFile(lockPath(dir), 'utf8'), String(process.pid));
+  assert.equal(JSON.parse(await readFile(lockPath(dir), 'utf8')).pid, process.pid);
   await first.close();
   await first.close(); // twice: must not remove a lock it no longer holds
   // Two opens at once: exactly one wins.
@@ -56,6 +57,23 @@ test('a lock left by a process that is gone is taken over', async (t) => {
   await exited;
   await writeFile(lockPath(dir), String(child.pid));
   const station = await Station.open(dir);
-  assert.equal(await readFile(lockPath(dir), 'utf8'), String(process.pid));
+  assert.equal(JSON.parse(await readFile(lockPath(dir), 'utf8')).pid, process.pid);
   await station.close();
+});
+
+test('a lock whose pid now names another process (same pid after a reboot) is taken over', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'oftp2-lock-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const path = join(dir, 'station.lock');
+  // pid 1 is alive, but it is not the process that wrote the lock: another boot id says so.
+  await writeFile(path, JSON.stringify({ pid: 1, boot: 'a-boot-before-the-reboot', start: '1' }));
+  await takeLock(path);
+  assert.equal(JSON.parse(await readFile(path, 'utf8')).pid, process.pid);
+  await releaseLock(path);
+  // The same pid with the same boot and start time is a live owner: refused.
+  const bootId = (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
+  const stat = await readFile('/proc/1/stat', 'utf8');
+  const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  await writeFile(path, JSON.stringify({ pid: 1, boot: bootId, start }));
+  await assert.rejects(takeLock(path), /in use by process 1/);
 });
