@@ -126,7 +126,14 @@ export class TransferHistory {
   async #handleFor(month: string): Promise<FileHandle> {
     if (this.#segment?.month === month) return this.#segment.handle;
     await this.#segment?.handle.close();
-    const handle = await open(join(this.#dir, `${month}.jsonl`), 'a', 0o600);
+    const handle = await open(join(this.#dir, `${month}.jsonl`), 'a+', 0o600);
+    // A line torn by a power loss must not swallow the next record: start on a fresh line.
+    const { size } = await handle.stat();
+    if (size > 0) {
+      const last = Buffer.alloc(1);
+      await handle.read(last, 0, 1, size - 1);
+      if (last[0] !== 0x0a) await handle.write('\n');
+    }
     this.#segment = { month, handle };
     return handle;
   }

@@ -52,7 +52,12 @@ test('a line torn by a crash is skipped and the earlier state stands', async (t)
   await appendFile(join(dir, '2026-11.jsonl'), '{"id":"t1","state":"deliv');
   const again = await TransferHistory.open({ dir, now: () => clock });
   assert.equal(again.get('t1')?.state, 'queued');
+  // The next record after the torn line is kept (it starts on a line of its own).
+  await again.record({ ...base, state: 'sending' });
   await again.close();
+  const third = await TransferHistory.open({ dir, now: () => clock });
+  assert.equal(third.get('t1')?.state, 'sending');
+  await third.close();
 });
 
 test('segments older than the retention window roll off at open', async (t) => {
