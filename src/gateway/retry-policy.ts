@@ -63,6 +63,8 @@ export interface SessionOutcome {
   reason: number | undefined;
   /** Operator-readable text for logs and status. */
   text: string;
+  /** The dial failed on our own configuration (no host, no certificate…): nothing changes until it does. */
+  configProblem?: boolean;
 }
 
 export interface RetryDecision {
@@ -75,6 +77,7 @@ export interface RetryDecision {
 /** The retry decision for a session's end (the table above; §5.3.11). */
 export function decideRetry(outcome: SessionOutcome, stopping = false): RetryDecision {
   if (outcome.normal) return { action: 'none', cause: 'ESID 00 Normal session termination', why: ESID_RETRY[0]!.why };
+  if (outcome.configProblem) return { action: 'operator', cause: `configuration: ${outcome.text}`, why: 'our own configuration prevents the dial' };
   if (outcome.reason === undefined) {
     return { action: 'backoff', cause: `${TRANSPORT_LOSS_RULE.meaning}: ${outcome.text}`, why: TRANSPORT_LOSS_RULE.why };
   }
