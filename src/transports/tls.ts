@@ -62,6 +62,8 @@ export function tlsContextOptions(settings: TlsSettings = {}): SecureContextOpti
 export type TlsFailure =
   /** The peer offered or accepted only protocol versions below TLS 1.2. */
   | 'protocol-version'
+  /** The peer does not speak TLS at all (plain ODETTE-FTP on the TLS port, or TLS dialled to 3305). */
+  | 'not-tls'
   /** No cipher suite in common. */
   | 'cipher'
   /** The peer's certificate was refused by our check (the message says why). */
@@ -237,7 +239,7 @@ export function listenTls<T>(options: ListenTlsOptions<T>): Promise<Server> {
         options.onRefused(err);
       };
       const timer = setTimeout(
-        () => refuse(new TlsError('handshake-timeout', `TLS handshake from ${remote} did not finish within ${handshakeTimeoutMs / 1000} s`, { remote })),
+        () => refuse(new TlsError('handshake-timeout', `TLS handshake from ${remote} did not finish within ${handshakeTimeoutMs / 1000} s (a caller speaking plain ODETTE-FTP waits for our Ready Message: it belongs on port 3305)`, { remote })),
         handshakeTimeoutMs,
       );
       timer.unref();
@@ -280,7 +282,11 @@ function isTlsErrorCode(code: string | undefined): boolean {
 export function describeHandshakeError(err: NodeJS.ErrnoException, side: 'client' | 'server'): { reason: TlsFailure; text: string } {
   const code = err.code ?? '';
   const peer = side === 'server' ? 'the client' : 'the server';
-  if (/UNSUPPORTED_PROTOCOL|WRONG_VERSION_NUMBER|ALERT_PROTOCOL_VERSION|TLSV1_ALERT_PROTOCOL_VERSION|VERSION_TOO_LOW/.test(code)) {
+  if (/WRONG_VERSION_NUMBER|HTTP_REQUEST|HTTPS_PROXY_REQUEST|RECORD_LENGTH_MISMATCH|PACKET_LENGTH_TOO_LONG/.test(code)) {
+    const hint = side === 'client' ? 'is this its TLS port? ODETTE-FTP over TLS listens on 6619, plain on 3305' : 'plain ODETTE-FTP goes to port 3305; this port is for TLS';
+    return { reason: 'not-tls', text: `${peer} does not speak TLS (${hint})` };
+  }
+  if (/UNSUPPORTED_PROTOCOL|ALERT_PROTOCOL_VERSION|VERSION_TOO_LOW/.test(code)) {
     return { reason: 'protocol-version', text: `${peer} supports only protocol versions below TLSv1.2 (TLSv1.0/TLSv1.1 are refused, RFC 8996)` };
   }
   if (/NO_SHARED_CIPHER|NO_CIPHERS|ALERT_HANDSHAKE_FAILURE|NO_SUITABLE_SIGNATURE/.test(code)) {

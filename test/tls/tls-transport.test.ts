@@ -5,6 +5,7 @@
 // client, and our client (connectTls) refusing a server.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { connect as connectNet, createServer as createNetServer } from 'node:net';
 import { after, before, test } from 'node:test';
 import { createServer as createTlsServer } from 'node:tls';
 import { connectTls, TlsError } from '../../src/transports/tls.ts';
@@ -232,6 +233,32 @@ test('our client refuses a server whose certificate its partner\'s trust does no
   t.after(() => ok.socket.destroy());
   assert.equal(ok.info.protocol, 'TLSv1.3');
   assert.deepEqual([...ok.binding.partners], ['acme']);
+});
+
+test('not TLS: our client dialling a plain ODETTE-FTP port, and a plain caller on our TLS port', async (t) => {
+  // A plain responder speaks first: its SSRM is no TLS record.
+  const plain = createNetServer((s) => {
+    s.on('error', () => {});
+    s.end(Buffer.from('\x10\x00\x00\x18IODETTE FTP READY \r', 'latin1'));
+  });
+  await new Promise<void>((r) => plain.listen(0, '127.0.0.1', r));
+  t.after(() => plain.close());
+  const trust = acmeByCa();
+  const err = await connectTls({ host: '127.0.0.1', port: (plain.address() as { port: number }).port, partner: 'acme', secureContext: contextOf(station), verify: (c) => trust.checkServer('acme', c) }).then(
+    () => assert.fail('connected'),
+    (e: TlsError) => e,
+  );
+  assert.equal(err.reason, 'not-tls');
+  assert.match(err.message, /^partner acme: TLS handshake with 127\.0\.0\.1:\d+ failed: the server does not speak TLS \(is this its TLS port\? ODETTE-FTP over TLS listens on 6619, plain on 3305\)$/);
+
+  const server = await startServer(t, station, trust);
+  const caller = connectNet(server.port, '127.0.0.1', () => caller.write(Buffer.from('\x10\x00\x00\x18XODETTE FTP READY \r', 'latin1')));
+  caller.on('error', () => {});
+  t.after(() => caller.destroy());
+  const event = await server.next();
+  assert.ok('refused' in event);
+  assert.equal(event.refused.reason, 'not-tls');
+  assert.match(event.refused.message, /the client does not speak TLS \(plain ODETTE-FTP goes to port 3305; this port is for TLS\)$/);
 });
 
 test('our client: nothing listening is a transport error, not a TLS one', async () => {
