@@ -33,6 +33,8 @@ export interface ReceivingPolicy {
   stationId: string;
   /** Odette IDs we accept as SFIDORIG: our partners'. */
   knownOriginators: ReadonlySet<string>;
+  /** Whether a file for another SFIDDEST is taken to be forwarded (clearing centre, §4.7.3). */
+  forwards?(destination: string): boolean;
   /** The partner's inbox folder; partials go to its hidden partial folder. */
   inboxDir: string;
   /** The file name a delivered file gets in the inbox (collisions get '~n', never overwrite). */
@@ -64,7 +66,7 @@ export async function decideIncoming(sfid: Sfid, policy: ReceivingPolicy, parame
     if (err instanceof FileRefusedError) return refuse(err.fileReason, err.retry, err.message);
     throw err;
   }
-  if (sfid.destination !== policy.stationId) {
+  if (sfid.destination !== policy.stationId && !policy.forwards?.(sfid.destination)) {
     return refuse(FileReason.invalidDestination, false, `destination ${sfid.destination} is not this station`);
   }
   if (!policy.knownOriginators.has(sfid.originator)) {

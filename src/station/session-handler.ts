@@ -27,11 +27,42 @@ export interface StationServices {
   log: Log;
   /** Where and under which name received files are delivered; default `<inboxRoot>/<partner>/<DSN>`. */
   inbox?: InboxLayout;
+  /** The gateway's part in receiving (src/gateway/share-receiving.ts): forwarding and receipt policy. */
+  receiving?: ReceivingHooks;
 }
 
 export interface InboxLayout {
-  dirFor(partner: string): string;
+  /** The folder a file offered by `partner` is received into (its partial in the folder's .oftp-partial). */
+  dirFor(partner: string, sfid?: Sfid): string | Promise<string>;
   nameFor(sfid: Sfid): string;
+}
+
+/** A file durably delivered (or a duplicate of one received again), as `ReceivingHooks.delivered` sees it. */
+export interface DeliveredFile {
+  partner: string;
+  identity: FileIdentityFields;
+  userData: string;
+  /** The delivered file; undefined for a duplicate, or when a crash left only the journal to say it was delivered. */
+  path: string | undefined;
+  /** The folder it was received into (InboxLayout.dirFor). */
+  dir: string | undefined;
+  duplicate: boolean;
+  /** The EERP the station would queue. */
+  eerp: Eerp;
+}
+
+export interface ReceivingHooks {
+  /** Odette IDs accepted as SFIDORIG beside the partners' own (stations reached through a partner). */
+  knownOriginators(): Iterable<string>;
+  /** Whether a file for `destination`, which is not us, is received from `partner` to be forwarded (§4.7.3). */
+  forwards(partner: string, destination: string): boolean;
+  /**
+   * Takes over a delivered file: the receipt to queue now (none while it is held or forwarded) and a
+   * history change. Called again at start-up for a delivery a crash interrupted: must be idempotent.
+   */
+  delivered(file: DeliveredFile): Promise<{ receipt: Eerp | Nerp | undefined; history?: Partial<TransferUpdate> }>;
+  /** A receipt for a file we sent is recorded (called again when the partner resends it before our RTR). */
+  receiptReceived(partner: string, receipt: Eerp | Nerp): Promise<void>;
 }
 
 export const defaultInboxLayout = (inboxRoot: string): InboxLayout => ({
@@ -82,6 +113,8 @@ export class StationSessionHandler implements SessionHandler {
   #offered: { entry: SpoolEntry; sfid: Sfid } | undefined;
   #outgoing: OutgoingTransfer | undefined;
   #incoming: IncomingTransfer | undefined;
+  /** The folder #incoming is received into. */
+  #incomingDir: string | undefined;
   #receiptInFlight: StoredReceipt | undefined;
   /** Spool entries refused with retry in this session: offered again next session. */
   readonly #deferred = new Set<string>();
@@ -244,6 +277,7 @@ export class StationSessionHandler implements SessionHandler {
         ? { ...known, state: 'delivered' }
         : { ...known, state: 'failed', reason: `NERP ${receipt.reason}`, reasonText: receipt.reasonText || describeNerp(receipt.reason) };
     await this.#services.history.record(update);
+    await this.#services.receiving?.receiptReceived(this.partner!.name, receipt);
     this.#log('info', { dataset: receipt.datasetName, cmd: receipt.cmd }, `Inbound: ${receipt.cmd}`);
   }
 
@@ -252,10 +286,13 @@ export class StationSessionHandler implements SessionHandler {
   async #fileOffered(sfid: Sfid, io: DriverIo): Promise<void> {
     const partner = this.partner!;
     const services = this.#services;
+    const receiving = services.receiving;
+    const inboxDir = await this.#inbox.dirFor(partner.name, sfid);
     const policy: ReceivingPolicy = {
       stationId: services.stationId,
-      knownOriginators: new Set(services.partners.map((p) => p.odetteId)),
-      inboxDir: this.#inbox.dirFor(partner.name),
+      knownOriginators: new Set([...services.partners.map((p) => p.odetteId), ...(receiving?.knownOriginators() ?? [])]),
+      forwards: receiving ? (destination) => receiving.forwards(partner.name, destination) : undefined,
+      inboxDir,
       deliveryName: (offered) => this.#inbox.nameFor(offered),
       space: { reserveBytes: services.reserveBytes, maxFileSizeBlocks: partner.maxFileSizeBytes ? Math.floor(partner.maxFileSizeBytes / 1024) : undefined },
       checkpointIntervalBytes: services.checkpointIntervalBytes,
@@ -272,6 +309,7 @@ export class StationSessionHandler implements SessionHandler {
       return;
     }
     this.#incoming = decision.transfer;
+    this.#incomingDir = inboxDir;
     if (!decision.transfer.duplicate) await this.#record(sfid, 'in', { state: 'receiving' });
     this.#log('info', { dataset: sfid.datasetName, restartPosition: decision.restartPosition, duplicate: decision.transfer.duplicate }, 'Inbound: receiving file');
     this.#session.acceptFile(decision.restartPosition, io.now());
@@ -294,7 +332,7 @@ export class StationSessionHandler implements SessionHandler {
     const transfer = this.#incoming!;
     const partner = this.partner!;
     const sfid = transfer.sfid;
-    const inboxDir = this.#inbox.dirFor(partner.name);
+    const inboxDir = this.#incomingDir ?? (await this.#inbox.dirFor(partner.name, sfid));
     if (!transfer.duplicate) {
       const file = transfer.partial!;
       await this.#services.journal.begin({ key: transfer.key, partner: partner.name, identity: transfer.identity, userData: sfid.userData, partPath: file.partPath, inboxDir, octets: file.progress().octets });
@@ -310,7 +348,7 @@ export class StationSessionHandler implements SessionHandler {
       this.#session.refuseEndFile({ reason: outcome.reason, reasonText: outcome.reasonText }, io.now());
       return;
     }
-    await recordDelivery(this.#services, partner.name, sfid, sfid.userData, outcome, transfer.duplicate);
+    await recordDelivery(this.#services, partner.name, sfid, sfid.userData, { ...outcome, dir: inboxDir }, transfer.duplicate);
     if (!transfer.duplicate) await this.#services.journal.finish(transfer.key);
     this.summary.received++;
     this.#log('info', { dataset: sfid.datasetName, path: outcome.path, duplicate: outcome.duplicate }, 'Inbound: file delivered');
@@ -339,7 +377,7 @@ export async function recordTransfer(services: StationServices, sfid: FileIdenti
 }
 
 /** Queues the EERP (§4.3.6) and records the delivery; also settles deliveries a crash interrupted. */
-export async function recordDelivery(services: StationServices, partner: string, sfid: FileIdentityFields, userData: string, delivered: { path?: string; octets?: number; sha256?: string }, duplicate: boolean): Promise<void> {
+export async function recordDelivery(services: StationServices, partner: string, sfid: FileIdentityFields, userData: string, delivered: { path?: string; octets?: number; sha256?: string; dir?: string }, duplicate: boolean): Promise<void> {
   const eerp: Eerp = {
     cmd: 'EERP',
     datasetName: sfid.datasetName,
@@ -351,8 +389,12 @@ export async function recordDelivery(services: StationServices, partner: string,
     fileHash: new Uint8Array(0),
     signature: new Uint8Array(0),
   };
-  await services.receipts.add(partner, eerp);
-  if (!duplicate) await recordTransfer(services, sfid, 'in', { state: 'received', path: delivered.path, size: delivered.octets, sha256: delivered.sha256 }, partner);
+  const identity = { datasetName: sfid.datasetName, date: sfid.date, time: sfid.time, originator: sfid.originator, destination: sfid.destination };
+  const taken = services.receiving
+    ? await services.receiving.delivered({ partner, identity, userData, path: delivered.path, dir: delivered.dir, duplicate, eerp })
+    : { receipt: eerp };
+  if (taken.receipt) await services.receipts.add(partner, taken.receipt);
+  if (!duplicate) await recordTransfer(services, sfid, 'in', { state: 'received', path: delivered.path, size: delivered.octets, sha256: delivered.sha256, ...taken.history }, partner);
 }
 
 /** Shapes an SFID for what the negotiated level can carry (RFC 2204 has no description, OSIZ, or counter). */

@@ -21,6 +21,7 @@ import { PooledStbFramer } from '../transports/pooled-stb-framer.ts';
 import { SessionDriver } from '../transports/session-driver.ts';
 import { connectTcp, listenTcp } from '../transports/tcp.ts';
 import type { TlsError } from '../transports/tls.ts';
+import { openShareReceiving } from '../gateway/share-receiving.ts';
 import { datasetNameFor } from './dataset-name.ts';
 import { releaseLock, takeLock } from './data-dir-lock.ts';
 import { DeliveryJournal } from './delivery-journal.ts';
@@ -39,6 +40,24 @@ export interface EnqueueRequest {
   format?: VirtualFileFormat;
   recordLength?: number;
   description?: string;
+  /** SFIDORIG (default: this station) and SFIDDEST (default: the partner's Odette ID, §4.3.4). */
+  originator?: string;
+  destination?: string;
+  /** SFIDDATE/SFIDTIME, both or neither (default: allocated): kept when forwarding, allocated ahead by the outbox pickup. */
+  date?: string;
+  time?: string;
+  /** SFIDUSER */
+  userData?: string;
+  /** SFIDSIGN: ask for a signed EERP. */
+  signedReceipt?: boolean;
+  /** File services to apply (§6). Not integrated at enqueue yet: asking for one is refused (ConfigError). */
+  security?: { sign?: boolean; encrypt?: boolean; compress?: boolean; cipherSuite?: number };
+  /** A file already secured by its originator, passing through (forwarding): its SFID fields as received. */
+  secured?: { securityLevel: number; cipherSuite: number; compression: number; envelope: number; originalFileSize: number };
+  /** 'link' when the caller deletes `path` right after (a move; see Spool.enqueue); default 'copy'. */
+  transfer?: 'copy' | 'link';
+  /** The path history shows as the file's source (default: `path`), e.g. its place in an outbox. */
+  origin?: string;
 }
 
 export const silentLog: Log = { info() {}, warn() {} };
@@ -60,6 +79,7 @@ export class Station {
   readonly store: StationStore;
   readonly services: StationServices;
   readonly #lockPath: string;
+  readonly #allocator: TimestampAllocator;
   /** Partners with a session running: a second one is refused with ESID 08 (§5.3.11). */
   readonly #busy = new Set<string>();
   readonly #sessions = new Set<OftpSession>();
@@ -70,10 +90,11 @@ export class Station {
   /** See SessionGate. */
   gate: SessionGate | undefined;
 
-  private constructor(store: StationStore, services: StationServices, lockPath: string) {
+  private constructor(store: StationStore, services: StationServices, lockPath: string, allocator: TimestampAllocator) {
     this.store = store;
     this.services = services;
     this.#lockPath = lockPath;
+    this.#allocator = allocator;
   }
 
   static async open(dataDir: string, log: Log = silentLog): Promise<Station> {
@@ -95,7 +116,9 @@ export class Station {
         checkpointIntervalBytes: store.config.station.checkpointIntervalBytes,
         log,
       };
-      const station = new Station(store, services, lockPath);
+      const station = new Station(store, services, lockPath, allocator);
+      // The LAN share (src/gateway): inbox folders, receipts held until consumed, forwarding.
+      if (store.config.gateway) await openShareReceiving(station);
       await sweepInterruptedWrites(state, inbox);
       await station.#settleLeftovers();
       return station;
@@ -109,7 +132,7 @@ export class Station {
     for (const settled of await this.services.journal.settleLeftovers()) {
       const { entry } = settled;
       if (settled.delivered) {
-        await recordDelivery(this.services, entry.partner, entry.identity, entry.userData, { path: settled.path, octets: entry.octets }, false);
+        await recordDelivery(this.services, entry.partner, entry.identity, entry.userData, { path: settled.path, octets: entry.octets, dir: entry.inboxDir }, false);
         await this.services.journal.finish(entry.key);
         this.services.log.info({ partner: entry.partner, dataset: entry.identity.datasetName }, 'recovered a delivery interrupted by a crash');
       }
@@ -126,24 +149,48 @@ export class Station {
   async enqueue(partnerName: string, request: EnqueueRequest): Promise<SpoolEntry> {
     const partner = this.partner(partnerName);
     const format = request.format ?? 'U';
-    const entry = await this.services.spool.enqueue(request.path, {
-      partner: partner.name,
-      datasetName: request.datasetName ?? datasetNameFor(request.path),
-      originator: this.services.stationId,
-      destination: partner.odetteId,
-      format,
-      maxRecordSize: format === 'F' || format === 'V' ? request.recordLength : 0,
-      description: request.description ?? (partner.level >= 5 ? baseName(request.path) : ''),
-      // RFC 2204 levels carry SFIDTIME as HHMMSS: the counter would be cut off on the wire and two
-      // files of one second would share an identity (the second discarded as a duplicate).
-      wholeSecondStamp: partner.level < 4,
-    });
+    const s = request.security;
+    if (s && (s.sign || s.encrypt || s.compress)) {
+      throw new ConfigError('OFTP_ERR_CONFIG', 'signing, compressing or encrypting a file when it is queued is not available yet (RFC 5024 §6)');
+    }
+    const entry = await this.services.spool.enqueue(
+      request.path,
+      {
+        partner: partner.name,
+        datasetName: request.datasetName ?? datasetNameFor(request.path),
+        originator: request.originator ?? this.services.stationId,
+        destination: request.destination ?? partner.odetteId,
+        date: request.date,
+        time: request.time,
+        format,
+        maxRecordSize: format === 'F' || format === 'V' ? request.recordLength : 0,
+        userData: request.userData,
+        description: request.description ?? (partner.level >= 5 ? baseName(request.path) : ''),
+        signedReceipt: request.signedReceipt,
+        ...request.secured,
+        // RFC 2204 levels carry SFIDTIME as HHMMSS: the counter would be cut off on the wire and two
+        // files of one second would share an identity (the second discarded as a duplicate).
+        wholeSecondStamp: partner.level < 4,
+      },
+      { transfer: request.transfer },
+    );
+    await this.recordQueued(entry, request.origin ?? request.path);
+    return entry;
+  }
+
+  /** SFIDDATE/SFIDTIME for a file that will be queued for the partner (unique, durable; see TimestampAllocator). */
+  allocateStamp(partnerName: string): Promise<{ date: string; time: string }> {
+    return this.#allocator.allocate({ wholeSecond: this.partner(partnerName).level < 4 });
+  }
+
+  /** History 'queued' for a spool entry; `path` is where it came from. */
+  async recordQueued(entry: SpoolEntry, path: string): Promise<void> {
     const m = entry.meta;
     await this.services.history.record({
       id: outId(identityKey(m)),
       direction: 'out',
       state: 'queued',
-      partner: partner.name,
+      partner: m.partner,
       datasetName: m.datasetName,
       date: m.date,
       time: m.time,
@@ -151,9 +198,8 @@ export class Station {
       destination: m.destination,
       size: m.octets,
       sha256: m.sha256,
-      path: request.path,
+      path,
     });
-    return entry;
   }
 
   #newSession(role: 'initiator' | 'responder', partner: PartnerConfig | undefined, tls: TlsBinding | undefined) {

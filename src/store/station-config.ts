@@ -3,6 +3,7 @@
 import { Ajv } from 'ajv';
 import { ConfigError } from '../errors.ts';
 import { isTimeZone, parseCron, parseWindow, ScheduleSyntaxError } from '../gateway/scheduler-calendar.ts';
+import { checkGatewayConfig, GATEWAY_SCHEMA, type GatewayConfig } from '../gateway/share-config.ts';
 import { isIdentificationCode, isPassword } from '../protocol/fields.ts';
 
 export const STATION_DEFAULTS = {
@@ -260,6 +261,8 @@ export interface StationConfig {
   station: StationIdentity;
   partners: PartnerConfig[];
   hooks: HookConfig[];
+  /** The LAN share and routing (src/gateway/share-config.ts); absent: files only through the CLI, inbox in the data directory. */
+  gateway?: GatewayConfig;
 }
 
 // Identification codes (§5.4) and passwords (§5.3.2) are checked by the codec's own field rules.
@@ -297,6 +300,7 @@ const schema = {
   required: ['version', 'station', 'partners'],
   properties: {
     version: { const: 1 },
+    gateway: GATEWAY_SCHEMA,
     station: {
       type: 'object',
       additionalProperties: false,
@@ -511,6 +515,7 @@ export function validateStationConfig(data: unknown, source: string): StationCon
       throw new ConfigError('OFTP_ERR_CONFIG', `${source}: /hooks/${i} needs either command or url`);
     }
   }
+  if (config.gateway) checkGatewayConfig(config.gateway, station.odetteId, source);
   const problem = scheduleProblem(config);
   if (problem) throw new ConfigError('OFTP_ERR_CONFIG', `${source}: ${problem}`);
   if (station.tls.enabled === true && !station.certificates?.tls) {
