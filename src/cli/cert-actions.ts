@@ -32,7 +32,7 @@ import {
   resolveIn,
   writeCertificateFile,
 } from '../security/certificates-store.ts';
-import { TlsTrust } from '../security/certificates-tls.ts';
+import { pinsFor, TlsTrust } from '../security/certificates-tls.ts';
 import type { CertificateRoleName, KeyEntry, PartnerConfig } from '../store/station-config.ts';
 import type { StationStore } from '../store/station-store.ts';
 
@@ -353,8 +353,9 @@ export async function describePartner(store: StationStore, name: string): Promis
   lines.push(table(rows).trimEnd());
   const trust = (await TlsTrust.load(store.config, dataDir)).partner(partner.name)!;
   const cas = trust.anchors.map((a) => `${describeCertificate(a)} (expires ${isoDate(a.notAfter)})`);
-  lines.push(`TLS trust: CAs: ${cas.join(', ') || 'none'}; pinned: ${[...trust.pins].map((p) => `${p.slice(0, 23)}…`).join(', ') || 'none'}; CRLs: ${trust.crls.length}; client certificate: ${trust.requireClientCertificate ? 'required' : 'optional'}`);
-  if (trust.anchors.length === 0 && trust.pins.size === 0) lines.push(`note: no TLS trust configured: oftp2 cert trust --partner ${partner.name} --ca FILE, or oftp2 cert import --partner ${partner.name} --role tls CERT`);
+  const tlsPins = pinsFor(trust, 'tls-client');
+  lines.push(`TLS trust: CAs: ${cas.join(', ') || 'none'}; pinned: ${[...tlsPins].map((p) => `${p.slice(0, 23)}…`).join(', ') || 'none'}; CRLs: ${trust.crls.length}; client certificate: ${trust.requireClientCertificate ? 'required' : 'optional'}`);
+  if (trust.anchors.length === 0 && tlsPins.size === 0) lines.push(`note: no TLS trust configured: oftp2 cert trust --partner ${partner.name} --ca FILE, or oftp2 cert import --partner ${partner.name} --role tls CERT`);
   for (const problem of trust.problems) lines.push(`warning: ${problem}`);
   const waiting = await new PendingCertificates(pendingDir(dataDir)).list(partner.name);
   if (waiting.length) lines.push(`${waiting.length} certificate${waiting.length === 1 ? '' : 's'} from this partner wait${waiting.length === 1 ? 's' : ''} for approval (oftp2 cert pending)`);

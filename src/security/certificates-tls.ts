@@ -1,9 +1,10 @@
 // Which partner a TLS connection belongs to (RFC 5024 §2.3 with the partner's own trust).
 //
 // Each partner is trusted through its own material only: `trust.caFiles` (its chain must lead to one
-// of these CAs, CRLs checked where configured), `trust.pinnedSha256`, and its configured TLS
-// certificates (`certificates.tls` and `certificates.next.tls`, which count as pins). Dates and key
-// usage are checked in every case. A CA shared by several partners (e.g. a sector CA) is allowed.
+// of these CAs, CRLs checked where configured), `trust.pinnedSha256`, and its configured certificates
+// for the role at hand (for TLS `certificates.tls` and `certificates.next.tls`, which count as pins).
+// Dates and key usage are checked in every case. A CA shared by several partners (e.g. a sector CA) is
+// allowed. The same check serves the CMS layer: checkAgainstPartner(trust, chain, 'signing').
 //
 // Binding before the SSID (we are the TLS server): the SSID comes only after the handshake, so the
 // connection is bound to the SET of partners whose trust accepts the client's certificate:
@@ -17,7 +18,7 @@
 // partner is refused with ESID 03 (user code not known), as is a partner configured `tls: true` that
 // logs in over plain TCP. As TLS client we check the server against the partner we dialled, and the
 // engine already refuses an SSID answer from another code with ESID 03.
-import type { PartnerConfig, StationConfig } from '../store/station-config.ts';
+import { CERTIFICATE_ROLE_NAMES, type CertificateRoleName, type PartnerConfig, type StationConfig } from '../store/station-config.ts';
 import type { PeerVerdict } from '../transports/tls.ts';
 import {
   type CertificateInfo,
@@ -35,14 +36,16 @@ import {
 } from './certificates.ts';
 import { resolveIn } from './certificates-store.ts';
 
-/** One partner's TLS trust, read from its files. */
+/** One partner's trust, read from its files. */
 export interface PartnerTlsTrust {
   partner: string;
   odetteId: string;
   anchors: CertificateInfo[];
   crls: RevocationList[];
-  /** Pinned fingerprints, and those of its configured TLS certificates (current and next). */
+  /** Pinned fingerprints (trust.pinnedSha256): accepted for every role. */
   pins: Set<string>;
+  /** Fingerprints of its configured certificates per role (current and next): accepted for that role. */
+  roleCertificates: Partial<Record<CertificateRoleName, Set<string>>>;
   requireClientCertificate: boolean;
   /** Why some of its trust files could not be read (it is then refused until they are fixed). */
   problems: string[];
@@ -60,24 +63,41 @@ export interface TlsBinding {
 
 export type TrustCheck = { ok: true; how: 'pinned' | 'ca' } | { ok: false; problem: CertificateProblem };
 
+const PURPOSE_ROLE: Record<CertificatePurpose, CertificateRoleName | undefined> = {
+  'tls-client': 'tls',
+  'tls-server': 'tls',
+  signing: 'signing',
+  encryption: 'encryption',
+  authentication: 'authentication',
+  any: undefined,
+};
+
+/** Fingerprints accepted as they are for `purpose`: the pins and the role's configured certificates. */
+export function pinsFor(trust: PartnerTlsTrust, purpose: CertificatePurpose): Set<string> {
+  const role = PURPOSE_ROLE[purpose];
+  const roles = role ? [role] : CERTIFICATE_ROLE_NAMES;
+  return new Set([...trust.pins, ...roles.flatMap((r) => [...(trust.roleCertificates[r] ?? [])])]);
+}
+
 /** Checks a peer chain (leaf first) against one partner's trust. */
 export function checkAgainstPartner(trust: PartnerTlsTrust, chain: readonly CertificateInfo[], purpose: CertificatePurpose, now = new Date()): TrustCheck {
   const leaf = chain[0];
   if (!leaf) return { ok: false, problem: { kind: 'no-certificate', message: 'no certificate was presented' } };
-  if (trust.problems.length > 0 && trust.anchors.length === 0 && trust.pins.size === 0) {
+  const pins = pinsFor(trust, purpose);
+  if (trust.problems.length > 0 && trust.anchors.length === 0 && pins.size === 0) {
     return { ok: false, problem: { kind: 'no-trust', message: `its trust files cannot be read: ${trust.problems.join('; ')}` } };
   }
-  if (trust.pins.has(leaf.sha256)) {
+  if (pins.has(leaf.sha256)) {
     const problem = checkDates(leaf, now) ?? checkPurpose(leaf, purpose);
     return problem ? { ok: false, problem } : { ok: true, how: 'pinned' };
   }
   if (trust.anchors.length > 0) {
     const result = validateChain(leaf, { anchors: trust.anchors, intermediates: chain.slice(1), crls: trust.crls, purpose, now });
     if (result.ok) return { ok: true, how: 'ca' };
-    if (trust.pins.size === 0) return result;
+    if (pins.size === 0) return result;
     return { ok: false, problem: { kind: result.problem.kind, message: `${result.problem.message}; nor is its SHA-256 fingerprint ${leaf.sha256} pinned` } };
   }
-  if (trust.pins.size > 0) {
+  if (pins.size > 0) {
     return { ok: false, problem: { kind: 'pin-mismatch', message: `certificate ${describeCertificate(leaf)} has SHA-256 fingerprint ${leaf.sha256}, which matches none pinned for it` } };
   }
   return { ok: false, problem: { kind: 'no-trust', message: 'no trusted CA, pinned fingerprint or TLS certificate is configured for it (oftp2 cert trust / oftp2 cert import)' } };
@@ -151,7 +171,8 @@ export class TlsTrust {
   }
 }
 
-async function loadPartnerTrust(partner: PartnerConfig, dataDir: string): Promise<PartnerTlsTrust> {
+/** Reads one partner's CAs, CRLs, pins and configured certificates; unreadable files become `problems`. */
+export async function loadPartnerTrust(partner: PartnerConfig, dataDir: string): Promise<PartnerTlsTrust> {
   const problems: string[] = [];
   const anchors: CertificateInfo[] = [];
   const crls: RevocationList[] = [];
@@ -175,13 +196,16 @@ async function loadPartnerTrust(partner: PartnerConfig, dataDir: string): Promis
       problems.push((err as Error).message);
     }
   }
-  for (const path of [partner.certificates?.tls, partner.certificates?.next?.tls]) {
-    if (!path) continue;
-    try {
-      const [leaf] = await readCertificateFile(resolveIn(dataDir, path));
-      if (leaf) pins.add(leaf.sha256);
-    } catch (err) {
-      problems.push((err as Error).message);
+  const roleCertificates: PartnerTlsTrust['roleCertificates'] = {};
+  for (const role of CERTIFICATE_ROLE_NAMES) {
+    for (const path of [partner.certificates?.[role], partner.certificates?.next?.[role]]) {
+      if (!path) continue;
+      try {
+        const [leaf] = await readCertificateFile(resolveIn(dataDir, path));
+        if (leaf) (roleCertificates[role] ??= new Set()).add(leaf.sha256);
+      } catch (err) {
+        problems.push((err as Error).message);
+      }
     }
   }
   return {
@@ -190,6 +214,7 @@ async function loadPartnerTrust(partner: PartnerConfig, dataDir: string): Promis
     anchors,
     crls,
     pins,
+    roleCertificates,
     requireClientCertificate: partner.trust?.requireClientCertificate ?? true,
     problems,
   };

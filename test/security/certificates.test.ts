@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { type CertificateInfo, normalizeFingerprint, parseCertificates, parseRevocationList, validateChain } from '../../src/security/certificates.ts';
 import { certificateStatus, certificateWarnings, chooseForRole, loadCertificate, PendingCertificates } from '../../src/security/certificates-store.ts';
+import { checkAgainstPartner, loadPartnerTrust } from '../../src/security/certificates-tls.ts';
 import { StationStore } from '../../src/store/station-store.ts';
 import { readFileSync } from 'node:fs';
 import { type Issued, openssl, TestPki } from '../tls/pki.ts';
@@ -180,4 +181,20 @@ test('status: expiry warnings ahead of time (configurable), expired, unreadable,
 test('the test PKI itself: openssl agrees the chain verifies', () => {
   const out = openssl(['verify', '-CAfile', root.certPath, '-untrusted', intermediate.certPath, leaf.certPath]).toString();
   assert.match(out, /: OK/);
+});
+
+test('partner trust for the CMS layer: a configured signing certificate is accepted for signing only; CAs for every role', async () => {
+  const signer = pki.issue('partner-signer', root, { cn: 'O0013000000ACME', keyUsage: 'critical,digitalSignature,nonRepudiation' });
+  const partner = { name: 'acme', odetteId: 'O0013000000ACME', port: 3305, passwordToSend: 'A', passwordExpected: 'B', level: 5, sendReceive: 'B', tls: false, certificates: { signing: signer.certPath } } as const;
+  const trust = await loadPartnerTrust({ ...partner }, pki.dir);
+  const chain = [info(signer)];
+  assert.deepEqual(checkAgainstPartner(trust, chain, 'signing'), { ok: true, how: 'pinned' });
+  const asTls = checkAgainstPartner(trust, chain, 'tls-client');
+  assert.ok(!asTls.ok);
+  assert.equal(asTls.problem.kind, 'no-trust');
+  const withCa = await loadPartnerTrust({ ...partner, certificates: {}, trust: { caFiles: [root.certPath] } }, pki.dir);
+  assert.deepEqual(checkAgainstPartner(withCa, chain, 'signing'), { ok: true, how: 'ca' });
+  const forEncryption = checkAgainstPartner(withCa, chain, 'encryption');
+  assert.ok(!forEncryption.ok);
+  assert.match(forEncryption.problem.message, /lacks key usage keyEncipherment needed for encryption/);
 });

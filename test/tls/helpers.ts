@@ -31,6 +31,7 @@ export function partnerTrust(partner: string, odetteId: string, spec: TrustSpec)
     anchors: (spec.cas ?? []).flatMap((c) => parseCertificates(c.certPem)),
     crls: (spec.crls ?? []).map((path) => parseRevocationList(readFileSync(path), path)),
     pins: new Set(spec.pins ?? []),
+    roleCertificates: {},
     requireClientCertificate: spec.requireClientCertificate ?? true,
     problems: [],
   };
