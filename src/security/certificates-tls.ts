@@ -202,7 +202,7 @@ export async function loadPartnerTrust(partner: PartnerConfig, dataDir: string):
       if (!path) continue;
       try {
         const [leaf] = await readCertificateFile(resolveIn(dataDir, path));
-        if (leaf) (roleCertificates[role] ??= new Set()).add(leaf.sha256);
+        if (leaf) roleCertificates[role] = new Set([...(roleCertificates[role] ?? []), leaf.sha256]);
       } catch (err) {
         problems.push((err as Error).message);
       }
