@@ -21,7 +21,7 @@ export const gatewayWatchers: WatcherStarter[] = [];
 
 export const command: CliCommand = {
   name: 'serve',
-  summary: 'Run the station: accept partners’ sessions, dial them on schedule, run hooks',
+  summary: 'Run the station: take partners’ calls, dial them on schedule',
   usage: `oftp2 serve [options]
   --port N              listen on this port instead of the configured one (default 3305)
   --host ADDR           listen on this address instead of the configured one
