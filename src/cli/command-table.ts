@@ -11,12 +11,14 @@ import { command as keys } from './keys.ts';
 import { command as partner } from './partner.ts';
 import { command as send } from './send.ts';
 import { command as serve } from './serve.ts';
+import { command as status } from './status.ts';
 import { command as transfers } from './transfers.ts';
 
 export const COMMANDS: readonly CliCommand[] = [
   init,
   partner,
   serve,
+  status,
   send,
   transfers,
   keys,

@@ -151,7 +151,7 @@ export class TransferHistory {
       const seq = ++this.#seq;
       this.#seqOf.set(rec.id, seq);
       this.#order.push(rec.id, seq);
-        this.#partnerOrder(rec.partner).push(rec.id, seq);
+      this.#partnerOrder(rec.partner).push(rec.id, seq);
       this.#count(rec, 1);
     }
   }

@@ -186,3 +186,54 @@ test('SIGTERM to the sender in mid-file: it saves its progress and resumes after
   for (const p of [a, b]) p.child.kill('SIGTERM');
   for (const p of [a, b]) assert.deepEqual(await p.exited, { code: 0, signal: null }, p.tail());
 });
+
+test('oftp2 status: a partner held after ESID 04 (invalid password), its queue, last result and the daemon; --json and text', { timeout: 60_000 }, async (t) => {
+  const { dirA, dirB, serve } = await setUp(t);
+  // A expects another password from B: A refuses B's SSID with ESID 04.
+  const storeA = await StationStore.open(dirA);
+  await storeA.update((c) => {
+    c.partners[0]!.passwordExpected = 'OTHERPW';
+  });
+  const a = serve('A', dirA);
+  await a.waitFor(/"msg":"listening"/, 15_000);
+  const b = serve('B', dirB);
+  await b.waitFor(/partner held until its configuration changes/, 20_000);
+  const live = new Set<Oftp2Process>();
+  const status = async (args: string[]) => {
+    const p = new Oftp2Process('status', ['status', '-d', dirB, ...args], live);
+    const exit = await p.exited;
+    assert.deepEqual(exit, { code: 0, signal: null }, p.tail());
+    return p.stdout;
+  };
+  // The snapshot is written within a second of a change.
+  let report: { daemon: { running: boolean; pid: number }; listeners: unknown[]; partners: Record<string, unknown>[] } | undefined;
+  await until(
+    async () => {
+      report = JSON.parse(await status(['--json']));
+      return report!.partners[0]!.phase === 'held';
+    },
+    10_000,
+    'the held partner in the snapshot',
+  );
+  assert.equal(report!.daemon.running, true);
+  assert.equal(report!.daemon.pid, b.child.pid);
+  assert.equal(report!.listeners.length, 1);
+  const partner = report!.partners[0]!;
+  assert.equal(partner.name, 'a');
+  assert.equal(partner.queued, 1);
+  assert.match(String((partner.held as { cause: string }).cause), /^ESID 04 Invalid password \(remote\)/);
+  assert.equal((partner.lastResult as { normal: boolean }).normal, false);
+  assert.equal(partner.nextDialAt, undefined, 'no dial planned while held');
+  const text = await status([]);
+  assert.match(text, /^station {2}O0013000000STATIONB$/m);
+  assert.match(text, /daemon {3}running \(pid \d+/);
+  assert.match(text, /^a\s+when queued\s+1\s+held: ESID 04 Invalid password/m);
+
+  b.child.kill('SIGTERM');
+  await b.exited;
+  const after = JSON.parse(await status(['--json']));
+  assert.equal(after.daemon.running, false);
+  assert.equal(after.partners[0].queued, 1);
+  a.child.kill('SIGTERM');
+  await a.exited;
+});
