@@ -97,6 +97,12 @@ export class Spool {
   readonly #now: () => number;
   readonly #publish = new KeyedQueue();
   #sequence: number;
+  /**
+   * Each partner's entries in memory, read from disk at first use and kept by enqueue and remove (this
+   * instance owns the directory). A session lists the queue at every turn and enqueue checks for a
+   * duplicate identity: with thousands queued, reading every meta.json each time was quadratic.
+   */
+  readonly #index = new Map<string, Promise<PartnerIndex>>();
 
   private constructor(dir: string, sequence: number, options: SpoolOptions) {
     this.dir = dir;
@@ -145,7 +151,7 @@ export class Spool {
     const key = identityKey(identity);
     const partnerDir = join(this.dir, meta.partner);
     await mkdirDurable(partnerDir);
-    if ((await this.#findByKey(partnerDir, key)) !== undefined) {
+    if ((await this.#indexFor(meta.partner)).byKey.has(key)) {
       throw new FileRefusedError(
         `${identity.datasetName} ${identity.date} ${identity.time} is already spooled for ${meta.partner}`,
         FileReason.duplicateFile,
@@ -193,8 +199,10 @@ export class Spool {
       await fsyncDir(work);
       const final = join(partnerDir, id);
       // Check again and publish under the partner's lock: two enqueues of one identity never both land.
+      const entry: SpoolEntry = { meta: spooled, dir: final, dataPath: join(final, DATA_FILE) };
       await this.#publish.run(meta.partner, async () => {
-        if ((await this.#findByKey(partnerDir, key)) !== undefined) {
+        const index = await this.#indexFor(meta.partner);
+        if (index.byKey.has(key)) {
           throw new FileRefusedError(
             `${identity.datasetName} ${identity.date} ${identity.time} is already spooled for ${meta.partner}`,
             FileReason.duplicateFile,
@@ -206,9 +214,13 @@ export class Spool {
           throw ioError('rename', `${work} -> ${final}`, err);
         }
         await fsyncDir(partnerDir);
+        if (index.last !== undefined && index.last > id) index.sorted = false;
+        else index.last = id;
+        index.entries.set(id, entry);
+        index.byKey.set(key, id);
       });
       await fsyncDir(this.#tmp);
-      return { meta: spooled, dir: final, dataPath: join(final, DATA_FILE) };
+      return entry;
     } catch (err) {
       await removeTree(work).catch(() => {});
       throw err;
@@ -228,14 +240,19 @@ export class Spool {
   /** The partner's entries, oldest first (FIFO). */
   async list(partner: string): Promise<SpoolEntry[]> {
     assertSafeFileName(partner);
-    const partnerDir = join(this.dir, partner);
-    const names = (await listDir(partnerDir)).filter((n) => ENTRY_NAME.test(n)).sort();
-    const out: SpoolEntry[] = [];
-    for (const name of names) {
-      const entry = await this.#load(partnerDir, name);
-      if (entry) out.push(entry);
+    const index = await this.#indexFor(partner);
+    if (!index.sorted) {
+      const sorted = [...index.entries].sort((a, b) => (a[0] < b[0] ? -1 : 1));
+      index.entries = new Map(sorted);
+      index.sorted = true;
     }
-    return out;
+    return [...index.entries.values()];
+  }
+
+  /** How many entries wait for the partner. */
+  async count(partner: string): Promise<number> {
+    assertSafeFileName(partner);
+    return (await this.#indexFor(partner)).entries.size;
   }
 
   /** One entry by partner and id, or undefined. */
@@ -243,12 +260,39 @@ export class Spool {
     assertSafeFileName(partner);
     if (!ENTRY_NAME.test(id)) return undefined;
     assertSafeFileName(id);
-    return this.#load(join(this.dir, partner), id);
+    return (await this.#indexFor(partner)).entries.get(id);
+  }
+
+  #indexFor(partner: string): Promise<PartnerIndex> {
+    let index = this.#index.get(partner);
+    if (!index) {
+      index = this.#loadIndex(partner);
+      this.#index.set(partner, index);
+      index.catch(() => this.#index.delete(partner));
+    }
+    return index;
+  }
+
+  async #loadIndex(partner: string): Promise<PartnerIndex> {
+    const partnerDir = join(this.dir, partner);
+    const names = (await listDir(partnerDir)).filter((n) => ENTRY_NAME.test(n)).sort();
+    const index: PartnerIndex = { entries: new Map(), byKey: new Map(), sorted: true, last: names.at(-1) };
+    for (const name of names) {
+      const entry = await this.#load(partnerDir, name);
+      if (entry) {
+        index.entries.set(name, entry);
+        index.byKey.set(ENTRY_NAME.exec(name)![2]!, name);
+      }
+    }
+    return index;
   }
 
   /** Removes an entry (after EFPA, or when the operator cancels it): it disappears atomically. */
   async remove(entry: SpoolEntry): Promise<void> {
     const partnerDir = join(this.dir, entry.meta.partner);
+    const index = await this.#indexFor(entry.meta.partner);
+    const name = basename(entry.dir);
+    if (index.entries.delete(name)) index.byKey.delete(ENTRY_NAME.exec(name)![2]!);
     const doomed = join(this.#trash, `${entry.meta.id}.${randomBytes(4).toString('hex')}`);
     try {
       await rename(entry.dir, doomed);
@@ -282,16 +326,22 @@ export class Spool {
     return this.#allocator.allocate({ wholeSecond: meta.wholeSecondStamp ?? false });
   }
 
-  async #findByKey(partnerDir: string, key: string): Promise<string | undefined> {
-    return (await listDir(partnerDir)).find((n) => ENTRY_NAME.exec(n)?.[2] === key);
-  }
-
   async #load(partnerDir: string, name: string): Promise<SpoolEntry | undefined> {
     const dir = join(partnerDir, name);
     const meta = await readJsonIfExists<SpoolMeta>(join(dir, META_FILE));
     if (!meta) return undefined;
     return { meta, dir, dataPath: join(dir, DATA_FILE) };
   }
+}
+
+interface PartnerIndex {
+  /** Entry directory name → entry, in name (FIFO) order while `sorted`. */
+  entries: Map<string, SpoolEntry>;
+  /** identityKey → entry directory name (duplicate check). */
+  byKey: Map<string, string>;
+  sorted: boolean;
+  /** The greatest name added so far (an entry published out of sequence order unsorts the map). */
+  last: string | undefined;
 }
 
 interface CheckedFields {

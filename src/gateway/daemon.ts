@@ -93,7 +93,7 @@ export class Daemon {
     const config = station.store.config;
     this.scheduler = new Scheduler(schedulerPlan(config), {
       dial: (partner) => station.send(partner),
-      queuedCount: async (partner) => (await station.services.spool.list(partner)).length,
+      queuedCount: (partner) => station.services.spool.count(partner),
       log: log.child?.({ component: 'scheduler' }) ?? log,
     });
     station.gate = this.scheduler.gate;
