@@ -55,13 +55,13 @@ export class InboxWatcher {
     return this.#checking;
   }
 
-  async stop(): Promise<void> {
+  async stop(options: { wait?: boolean } = {}): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#interval);
     clearTimeout(this.#kickTimer);
     for (const w of this.#watches.values()) w.close();
     this.#watches.clear();
-    await this.#checking;
+    if (options.wait !== false) await this.#checking;
   }
 
   async #checkOnce(): Promise<void> {

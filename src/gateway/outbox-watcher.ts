@@ -103,15 +103,18 @@ export class OutboxWatcher {
     return this.#scanning;
   }
 
-  /** Stops watching; waits for a scan in progress (a pickup is never cut short by us). */
-  async stop(): Promise<void> {
+  /**
+   * Stops watching; waits for a scan in progress (a pickup is never cut short by us) unless `wait` is
+   * false, which leaves it to finish on its own (or never: the next start recovers either way).
+   */
+  async stop(options: { wait?: boolean } = {}): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#interval);
     clearTimeout(this.#nextCheck);
     clearTimeout(this.#kickTimer);
     this.#fsWatcher?.close();
     this.#fsWatcher = undefined;
-    await this.#scanning;
+    if (options.wait !== false) await this.#scanning;
   }
 
   #kick(): void {

@@ -110,11 +110,14 @@ export class ShareGateway {
     await Promise.all([...this.outboxes().map((w) => w.scan()), this.inbox.check()]);
   }
 
-  /** Stops every watcher; a pickup in progress finishes first. */
-  async stop(): Promise<void> {
+  /**
+   * Stops every watcher; a pickup in progress finishes first, unless `wait` is false (an emergency stop:
+   * an unfinished pickup is completed or undone by the next start, see outbox-claim.ts).
+   */
+  async stop(options: { wait?: boolean } = {}): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#refreshTimer);
-    await Promise.all([...this.outboxes().map((w) => w.stop()), this.inbox.stop()]);
+    await Promise.all([...this.outboxes().map((w) => w.stop(options)), this.inbox.stop(options)]);
     this.#watchers.clear();
   }
 }

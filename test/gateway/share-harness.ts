@@ -66,6 +66,16 @@ export class ShareNode {
     await new Promise<void>((resolve) => (server?.listening ? server.close(() => resolve()) : resolve()));
   }
 
+  /**
+   * Stops as a crash would, as far as the data directory can tell: the share's work in progress is
+   * abandoned where it stands (never finished), the station is closed without waiting for it.
+   */
+  async crash(): Promise<void> {
+    await this.gateway?.stop({ wait: false });
+    this.gateway = undefined;
+    await this.close();
+  }
+
   async startGateway(options: ShareGatewayOptions = {}): Promise<ShareGateway> {
     this.gateway = await ShareGateway.start(this.station, { log: this.log, ...options });
     return this.gateway;
@@ -86,7 +96,13 @@ export class ShareNode {
     if (this.sessions.length >= n) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${this.name} finished ${this.sessions.length} sessions, waited for ${n}`)), timeoutMs);
-      this.#waiters.push({ n, resolve: () => (clearTimeout(timer), resolve()) });
+      this.#waiters.push({
+        n,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
     });
   }
 
@@ -110,7 +126,12 @@ export async function shareNodes(t: TestContext, specs: NodeSpec[]): Promise<Rec
   for (const spec of specs) {
     const node = new ShareNode(spec.name, spec.odetteId, join(root, spec.name));
     const store = await StationStore.init(node.dir, { odetteId: spec.odetteId, ...SETTINGS, ...spec.station });
-    if (spec.gateway) await store.update((draft) => void (draft.gateway = spec.gateway as never));
+    const gateway = spec.gateway;
+    if (gateway) {
+      await store.update((draft) => {
+        draft.gateway = gateway as never;
+      });
+    }
     nodes[spec.name] = node;
   }
   // Open every station (listening) before adding partners, so ports are known.
