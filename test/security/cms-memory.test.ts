@@ -11,8 +11,8 @@ const child = fileURLToPath(new URL('./helpers/cms-memory-child.ts', import.meta
 
 describe('CMS pipeline memory', () => {
   it('keeps 64 MiB both ways within 40 MB of resident growth', () => {
-    const run = spawnSync(process.execPath, [child, '64'], { encoding: 'utf8' });
-    assert.equal(run.status, 0, run.stderr);
+    const run = spawnSync(process.execPath, [child, '64'], { encoding: 'utf8', timeout: 120_000 });
+    assert.equal(run.status, 0, `${run.error ?? ''} ${run.stderr}`);
     const result = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as {
       bytes: number;
       envelopedBytes: number;

@@ -151,6 +151,27 @@ describe('SignedData', () => {
     await rejectsWith(verifySignedData(forged, { certificates: [alice.certDer] }), 'signature', /is not valid/);
   });
 
+  it('hashes on a worker thread (large files) with the same results, across batch boundaries', async () => {
+    const alice = identity('alice');
+    const big = pseudoRandom(3 * 1024 * 1024 + 12345, 8);
+    for (const suite of [2, 3, 6]) {
+      const message = await collect(encodeSignedData({ suite, signers: [alice.handle], parallelDigest: true })(pieces(big, [65536, 1, 100_000])));
+      const file = join(workDir(), `parallel-${suite}.p7m`);
+      writeFileSync(file, message);
+      const v = openssl(['cms', '-verify', '-inform', 'DER', '-in', file, '-binary', '-noverify', '-certfile', alice.certPath, '-out', '/dev/null']);
+      assert.equal(v.status, 0, v.stderr);
+      const decoder = decodeSignedData({ certificates: [alice.certDer], parallelDigest: true });
+      const out = await collect(decoder.transform(pieces(message, [1 << 20, 17])));
+      assert.equal(Buffer.compare(out, big), 0);
+      assert.equal(decoder.report?.verified.status, 'verified');
+      await rejectsWith(
+        collect(decodeSignedData({ certificates: [alice.certDer], parallelDigest: true }).transform(pieces(flip(message, 2_000_000, 0x04), [65536]))),
+        'signature',
+        /message digest/,
+      );
+    }
+  });
+
   it('signs empty content', async () => {
     const alice = identity('alice');
     const message = await signStreamed(new Uint8Array(0), { suite: 1, signers: [alice.handle] });

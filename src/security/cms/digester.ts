@@ -1,8 +1,8 @@
 // Message digests for SignedData. For large files the digest runs on a worker thread, in parallel with
 // the content encryption and the file I/O of the main thread (as `openssl cms -sign | openssl cms
 // -encrypt` runs in two processes): chunks are copied into 1 MiB batches whose buffers go to the
-// worker and come back (transferred, never copied again, never reallocated), at most four in flight.
-// Small messages (receipts) hash inline: a worker costs a few tens of milliseconds to start.
+// worker and come back (transferred, not copied again, not reallocated), at most four per digest in
+// flight. Small messages (receipts) hash inline.
 
 import { createHash, type Hash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
@@ -35,23 +35,58 @@ class InlineDigester implements Digester {
   close(): void {}
 }
 
+// One worker thread for the process, started on first use and shared by concurrent digests (each
+// keyed by an id); it keeps the process alive only while a digest is open.
 const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const hash = require('node:crypto').createHash(workerData.name);
+const { parentPort } = require('node:worker_threads');
+const { createHash } = require('node:crypto');
+const hashes = new Map();
 parentPort.on('message', (m) => {
-  if (m.buffer !== undefined) {
-    hash.update(new Uint8Array(m.buffer, 0, m.length));
-    parentPort.postMessage({ buffer: m.buffer }, [m.buffer]);
-  } else {
-    parentPort.postMessage({ digest: hash.digest() });
-  }
+  if (m.start !== undefined) hashes.set(m.id, createHash(m.start));
+  else if (m.buffer !== undefined) {
+    hashes.get(m.id)?.update(new Uint8Array(m.buffer, 0, m.length));
+    parentPort.postMessage({ id: m.id, buffer: m.buffer }, [m.buffer]);
+  } else if (m.digest) {
+    const hash = hashes.get(m.id);
+    hashes.delete(m.id);
+    if (hash) parentPort.postMessage({ id: m.id, digest: hash.digest() });
+  } else hashes.delete(m.id);
 });`;
+
+interface WorkerMessage {
+  id: number;
+  buffer?: ArrayBuffer;
+  digest?: Uint8Array;
+}
+
+let shared: { worker: Worker; sessions: Map<number, WorkerDigester> } | undefined;
+let nextId = 1;
+
+function sharedWorker(): { worker: Worker; sessions: Map<number, WorkerDigester> } {
+  if (shared !== undefined) return shared;
+  const worker = new Worker(WORKER_SOURCE, { eval: true });
+  const sessions = new Map<number, WorkerDigester>();
+  const current = { worker, sessions };
+  worker.on('message', (m: WorkerMessage) => sessions.get(m.id)?.receive(m));
+  const broken = (error: Error): void => {
+    if (shared === current) shared = undefined;
+    for (const session of sessions.values()) session.fail(error);
+    sessions.clear();
+  };
+  worker.on('error', broken);
+  worker.on('exit', (code) => broken(new Error(`digest worker exited (${code})`)));
+  worker.unref(); // refed only while a digest is open (after the listeners, which ref it again)
+  shared = current;
+  return current;
+}
 
 const BATCH = 1 << 20;
 const BUFFERS = 4;
 
 class WorkerDigester implements Digester {
+  private readonly id = nextId++;
   private readonly worker: Worker;
+  private readonly sessions: Map<number, WorkerDigester>;
   private readonly free: ArrayBuffer[] = [];
   private batch: Uint8Array | undefined;
   private filled = 0;
@@ -60,24 +95,28 @@ class WorkerDigester implements Digester {
   private result: { resolve: (d: Uint8Array) => void; reject: (e: Error) => void } | undefined;
 
   constructor(name: DigestName) {
+    const { worker, sessions } = sharedWorker();
+    this.worker = worker;
+    this.sessions = sessions;
+    sessions.set(this.id, this);
+    if (sessions.size === 1) worker.ref();
     for (let i = 0; i < BUFFERS; i++) this.free.push(new ArrayBuffer(BATCH));
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { name } });
-    this.worker.unref();
-    this.worker.on('message', (m: { buffer?: ArrayBuffer; digest?: Uint8Array }) => {
-      if (m.buffer !== undefined) {
-        this.free.push(m.buffer);
-        const w = this.waiter;
-        this.waiter = undefined;
-        w?.resolve();
-      } else if (m.digest !== undefined) {
-        this.result?.resolve(new Uint8Array(m.digest));
-      }
-    });
-    this.worker.on('error', (error: Error) => this.fail(error));
-    this.worker.on('exit', () => this.fail(new Error('digest worker exited')));
+    worker.postMessage({ id: this.id, start: name });
   }
 
-  private fail(error: Error): void {
+  receive(m: WorkerMessage): void {
+    if (m.buffer !== undefined) {
+      this.free.push(m.buffer);
+      const w = this.waiter;
+      this.waiter = undefined;
+      w?.resolve();
+    } else if (m.digest !== undefined) {
+      this.result?.resolve(new Uint8Array(m.digest));
+      this.result = undefined;
+    }
+  }
+
+  fail(error: Error): void {
     this.failure ??= error;
     this.waiter?.reject(this.failure);
     this.waiter = undefined;
@@ -87,7 +126,7 @@ class WorkerDigester implements Digester {
 
   private send(): void {
     const batch = this.batch!;
-    this.worker.postMessage({ buffer: batch.buffer, length: this.filled }, [batch.buffer as ArrayBuffer]);
+    this.worker.postMessage({ id: this.id, buffer: batch.buffer, length: this.filled }, [batch.buffer as ArrayBuffer]);
     this.batch = undefined;
     this.filled = 0;
   }
@@ -122,12 +161,15 @@ class WorkerDigester implements Digester {
     const done = new Promise<Uint8Array>((resolve, reject) => {
       this.result = { resolve, reject };
     });
-    this.worker.postMessage({});
+    this.worker.postMessage({ id: this.id, digest: true });
     return done;
   }
 
   close(): void {
-    this.worker.removeAllListeners('exit');
-    void this.worker.terminate();
+    if (this.sessions.delete(this.id)) {
+      if (this.failure === undefined) this.worker.postMessage({ id: this.id, close: true });
+      if (this.sessions.size === 0) this.worker.unref();
+    }
+    this.failure ??= new Error('digest closed');
   }
 }

@@ -8,7 +8,7 @@
 // is trustworthy only when openEnvelope resolves. When `output` is a path, it is removed on failure.
 
 import { createHash, type Hash } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { PrivateKeyHandle } from '../../keystore/key-store.ts';
@@ -33,8 +33,11 @@ export interface EnvelopeOptions {
   sign?: { signers: readonly PrivateKeyHandle[]; includeCertificates?: boolean; signingTime?: Date };
   compress?: boolean | CompressOptions;
   encrypt?: { recipients: readonly Uint8Array[] };
-  /** Hash on a worker thread, in parallel with encryption and I/O (more cores, ~20 MB more memory). */
-  parallelDigest?: boolean;
+  /**
+   * Hash on a worker thread, in parallel with encryption and I/O (as openssl's two processes do; costs
+   * a thread and ~15 MB). 'auto' (the default): for an input file of 8 MiB or more.
+   */
+  parallelDigest?: boolean | 'auto';
 }
 
 /** SFID fields (§5.3.3) that describe an envelope made with these options. */
@@ -66,7 +69,7 @@ export function envelopeTransforms(options: EnvelopeOptions): CmsTransform[] {
   const suite = resolveSuite(options.suite);
   const stages: CmsTransform[] = [];
   if (options.sign !== undefined) {
-    stages.push(encodeSignedData({ suite, parallelDigest: options.parallelDigest ?? false, ...options.sign }));
+    stages.push(encodeSignedData({ suite, parallelDigest: options.parallelDigest === true, ...options.sign }));
   }
   if (options.compress !== undefined && options.compress !== false) {
     stages.push(encodeCompressedData(options.compress === true ? {} : options.compress));
@@ -86,6 +89,18 @@ export interface EnvelopeResult {
 }
 
 type Observe = (chunk: Uint8Array) => void;
+
+const PARALLEL_DIGEST_MIN = 8 << 20;
+
+async function digestInParallel(input: string | Readable, option: boolean | 'auto' | undefined): Promise<boolean> {
+  if (typeof option === 'boolean') return option;
+  if (typeof input !== 'string') return false;
+  try {
+    return (await stat(input)).size >= PARALLEL_DIGEST_MIN;
+  } catch {
+    return false; // the source reports it
+  }
+}
 
 /** Runs input → stages → output; paths use the file source and sink of file-io.ts. */
 async function run(
@@ -120,10 +135,11 @@ export async function envelopeFile(
   let originalBytes = 0;
   let envelopedBytes = 0;
   const hash = options.hashEnvelope ? createHash(suite.hash) : undefined;
+  const parallelDigest = await digestInParallel(input, options.parallelDigest);
   await run(
     input,
     output,
-    envelopeTransforms(options),
+    envelopeTransforms({ ...options, parallelDigest }),
     (c) => {
       originalBytes += c.length;
     },
@@ -145,8 +161,8 @@ export interface OpenOptions {
   /** Hash the received virtual file with this suite's digest (EERPHSH). */
   hashSuite?: CipherSuite | number;
   limits?: Partial<ReaderLimits>;
-  /** Hash on a worker thread, in parallel with decryption and I/O (more cores, ~20 MB more memory). */
-  parallelDigest?: boolean;
+  /** Hash on a worker thread, in parallel with decryption and I/O; 'auto' (default): files of 8 MiB or more. */
+  parallelDigest?: boolean | 'auto';
 }
 
 export interface OpenResult {
@@ -181,9 +197,10 @@ export async function openEnvelopeFile(
       ? undefined
       : decodeCompressedData({ limits: options.limits, ...(options.decompress === true ? {} : options.decompress) });
   if (decompressor) stages.push(decompressor.transform);
+  const parallelDigest = await digestInParallel(input, options.parallelDigest);
   const verifier =
     options.verify &&
-    decodeSignedData({ certificates: options.verify.certificates, limits: options.limits, parallelDigest: options.parallelDigest ?? false });
+    decodeSignedData({ certificates: options.verify.certificates, limits: options.limits, parallelDigest });
   if (verifier) stages.push(verifier.transform);
   await run(
     input,

@@ -47,7 +47,7 @@ export function makeIdentity(dir: string, name: string, bits = 2048): TestIdenti
   const r = spawnSync(
     'openssl',
     ['req', '-x509', '-newkey', `rsa:${bits}`, '-nodes', '-keyout', keyPath, '-out', certPath, '-subj', `/O=OFTP2 test/CN=${name}`, '-days', '30'],
-    { encoding: 'utf8' },
+    { encoding: 'utf8', timeout: 60_000 },
   );
   if (r.status !== 0) throw new Error(`openssl req failed: ${r.stderr}`);
   const certDer = new Uint8Array(new X509Certificate(readFileSync(certPath)).raw);
@@ -68,12 +68,12 @@ export interface ToolResult {
 
 /** Runs `openssl` with arguments and optional stdin. */
 export function openssl(args: readonly string[], input?: Uint8Array): ToolResult {
-  const r = spawnSync('openssl', args, { input, maxBuffer: 1 << 28 });
+  const r = spawnSync('openssl', args, { input, maxBuffer: 1 << 28, timeout: 60_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
 }
 
 /** Debian's python3 (it has python3-asn1crypto; the pyenv python3 on PATH does not). */
 export function python(script: string, args: readonly string[] = [], input?: Uint8Array): ToolResult {
-  const r = spawnSync('/usr/bin/python3', ['-c', script, ...args], { input, maxBuffer: 1 << 28 });
+  const r = spawnSync('/usr/bin/python3', ['-c', script, ...args], { input, maxBuffer: 1 << 28, timeout: 60_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
 }
