@@ -16,7 +16,9 @@
 // loop here: the pickup is this script's (write, then enqueue). Its stability wait adds to the
 // drop-to-SFID figure; see the report line "pickup".
 //
-// Options: --files N (10000), --size BYTES (1024), --history N (100000), --keep (keep the temp dir).
+// Options: --files N (10000), --size BYTES (1024), --history N (100000), --keep (keep the temp dir),
+// --rate R (drop R files per second instead of a burst: drop-to-SFID without a backlog, i.e. the
+// scheduler's and the session start's own delay).
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -29,11 +31,12 @@ import { StationStore } from '../src/store/station-store.ts';
 import { TransferHistory, type TransferRecord } from '../src/store/transfer-history.ts';
 
 const { values } = parseArgs({
-  options: { files: { type: 'string', default: '10000' }, size: { type: 'string', default: '1024' }, history: { type: 'string', default: '100000' }, keep: { type: 'boolean' } },
+  options: { rate: { type: 'string' }, files: { type: 'string', default: '10000' }, size: { type: 'string', default: '1024' }, history: { type: 'string', default: '100000' }, keep: { type: 'boolean' } },
 });
 const FILES = Number(values.files);
 const SIZE = Number(values.size);
 const HISTORY = Number(values.history);
+const RATE = values.rate === undefined ? undefined : Number(values.rate);
 const MAIN = join(import.meta.dirname, '../src/cli/main.ts');
 const ID_A = 'O0013000000BENCHA';
 const ID_B = 'O0013000000BENCHB';
@@ -80,6 +83,10 @@ async function gatewayRun(root: string) {
     const pickupMs: number[] = [];
     const first = Date.now();
     for (let i = 0; i < FILES; i++) {
+      if (RATE) {
+        const wait = first + (i * 1000) / RATE - Date.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      }
       const name = `F${String(i).padStart(6, '0')}`;
       const path = join(drops, name);
       await writeFile(path, payload);
@@ -182,7 +189,7 @@ async function historyRun(root: string) {
 
 const root = await mkdtemp(join(tmpdir(), 'oftp2-bench-gateway-'));
 try {
-  console.log(`bench-gateway: ${FILES} files of ${SIZE} octets dropped for one partner; history at ${HISTORY} records`);
+  console.log(`bench-gateway: ${FILES} files of ${SIZE} octets dropped for one partner ${RATE ? `at ${RATE} files/s` : 'in one burst'}; history at ${HISTORY} records`);
   const g = await gatewayRun(root);
   const median = pct(g.latencies, 0.5);
   const p99 = pct(g.latencies, 0.99);
