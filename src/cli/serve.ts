@@ -6,6 +6,7 @@
 // under systemd (Type=notify) it reports READY=1, WATCHDOG=1 and STOPPING=1.
 import { pino } from 'pino';
 import { Daemon, type WatcherStarter } from '../gateway/daemon.ts';
+import { startShareGateway } from '../gateway/share-gateway.ts';
 import { STATION_DEFAULTS } from '../store/station-config.ts';
 import { StationStore } from '../store/station-store.ts';
 import { type CliCommand, parseCommandArgs, usageError } from './command.ts';
@@ -17,7 +18,7 @@ const LEVELS = ['trace', 'debug', 'info', 'warn', 'error'];
  * The LAN share's watchers (outbox pickup): the seam where src/gateway/outbox* plugs in. Each starter
  * gets the station and the scheduler's notifyQueued (see WatcherStarter in src/gateway/daemon.ts).
  */
-export const gatewayWatchers: WatcherStarter[] = [];
+export const gatewayWatchers: WatcherStarter[] = [startShareGateway];
 
 export const command: CliCommand = {
   name: 'serve',
