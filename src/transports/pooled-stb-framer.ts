@@ -4,11 +4,12 @@
 // - encode(): frames go into pooled buffers; the driver hands each written frame back with release()
 //   (SessionDriver's `written` option), so a pool of a few frames serves a whole transfer. Small frames
 //   (commands other than DATA) are allocated as usual, and a frame never released is collected.
-// - push(): an exchange buffer that arrives whole inside a chunk is a view of the chunk (no copy), one
+// - push(): a DATA buffer that arrives whole inside a chunk is a view of the chunk (no copy), one
 //   spanning chunks is assembled in one of two reused buffers taken in turn. That buffer is overwritten
-//   by the push after next, which is safe with SessionDriver: it hands every event of one push to the
-//   application, and waits for it, before it feeds the next one. Only DATA buffers are assembled in
-//   reused memory: any other command (whose fields the application might keep) gets its own copy.
+//   by the push after next, and the chunk itself may be a reused read buffer (tcp.ts), which is safe
+//   with SessionDriver: it hands every event of one push to the application, and waits for it, before
+//   it reads and feeds the next chunk. Any other command (whose fields the application might keep)
+//   gets its own copy.
 // Header checks and their errors are those of StbDeframer (src/protocol/stream-transmission-buffer.ts);
 // like the engine's own StbFramer it takes buffers up to the STB maximum (99999): SSIDSDEB bounds DATA
 // only, which the engine checks, and a level-5 SFID is longer than the smallest SSIDSDEB of 128.
@@ -86,7 +87,8 @@ export class PooledStbFramer implements Framer {
           const length = this.#checkHeader(chunk[pos]!, chunk[pos + 1]!, chunk[pos + 2]!, chunk[pos + 3]!);
           pos += STB_HEADER_LENGTH;
           if (chunk.length - pos >= length) {
-            out.push(chunk.subarray(pos, pos + length));
+            const view = chunk.subarray(pos, pos + length);
+            out.push(view[0] === DATA_COMMAND ? view : new Uint8Array(view)); // a copy (Buffer#slice is not)
             pos += length;
           } else {
             this.#startBody(length);
@@ -112,7 +114,7 @@ export class PooledStbFramer implements Framer {
       if (this.#bodyFilled === body.length) {
         this.#body = undefined;
         // Only DATA may live in reused memory (see the top of the file).
-        out.push(body[0] === DATA_COMMAND ? body : body.slice());
+        out.push(body[0] === DATA_COMMAND ? body : new Uint8Array(body));
       }
     }
     return out;

@@ -12,6 +12,7 @@ import type { Duplex } from 'node:stream';
 import { EsidReason } from '../protocol/reason-codes.ts';
 import type { OftpSession } from '../session/engine.ts';
 import type { SessionEnded, SessionEvent } from '../session/types.ts';
+import { chunkReaderOf } from './tcp.ts';
 
 /** What the application may ask of the driver while it handles an event. */
 export interface DriverIo {
@@ -69,15 +70,22 @@ export class SessionDriver {
       });
     });
     stream.on('error', () => {}); // reported through 'close' and the session's end
-    stream.on('data', (chunk: Buffer) => {
+    // A stream reading into a reused buffer (tcp.ts) hands chunks over itself; the chunk stays valid
+    // until the stream is resumed, which is after the engine and the application are done with it.
+    // Such a stream reads nothing while paused, so it is resumed even when we are closing: the
+    // peer's own close must still be seen (the engine ignores what comes after the end).
+    const reader = chunkReaderOf(stream);
+    const onChunk = (chunk: Uint8Array) => {
       stream.pause();
       this.#enqueue(async () => {
         this.#session.receiveBytes(chunk, this.#clock());
         await this.#pump();
       }).then(() => {
-        if (!this.#streamClosed && !this.#closing) stream.resume();
+        if (!this.#streamClosed && (!this.#closing || reader)) stream.resume();
       });
-    });
+    };
+    if (reader) reader(onChunk);
+    else stream.on('data', onChunk);
     stream.once('end', () => this.#enqueue(() => this.#transportClosed()));
     this.#enqueue(async () => {
       this.#session.connected(this.#clock());

@@ -88,10 +88,14 @@ test('DATA assembled across chunks alternates between two buffers; other command
   assert.deepEqual(Uint8Array.from(kept), command, 'a non-DATA command is never overwritten');
 });
 
-test('a buffer inside one chunk is a view of the chunk', () => {
-  const chunk = encodeStb(bytes(1, 2, 3));
-  const [buf] = new PooledStbFramer({ exchangeBufferSize: 128, maxExchangeBufferSize: 128 }).push(chunk);
-  assert.equal(buf!.buffer, chunk.buffer);
+test('DATA inside one chunk is a view of the chunk; other commands are copies', () => {
+  const framer = new PooledStbFramer({ exchangeBufferSize: 128, maxExchangeBufferSize: 128 });
+  const chunk = Buffer.concat([encodeStb(bytes(0x44, 2, 3)), encodeStb(bytes(0x52))]);
+  const [dataBuffer, cd] = framer.push(chunk);
+  assert.equal(dataBuffer!.buffer, chunk.buffer);
+  assert.notEqual(cd!.buffer, chunk.buffer);
+  chunk.fill(0);
+  assert.deepEqual(Uint8Array.from(cd!), bytes(0x52), 'the command does not change with the chunk');
 });
 
 function expectFraming(input: Uint8Array, code: string, esid: number, max = 128) {
