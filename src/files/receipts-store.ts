@@ -4,6 +4,9 @@
 //   <dir>/<partner>/<seq:12>-<EERP|NERP>-<identityKey>.json
 // written atomically (temp + fsync + rename + directory fsync). Binary fields (hash, signature) are
 // stored as base64. Adding the same receipt (kind + identity) twice keeps the first one.
+// Each partner's receipts are held in memory once read (this instance owns the directory): a session
+// sends them one at a time and lists the store before each, and every add checks for a duplicate; with
+// thousands owed, reading the folder and every file each time was quadratic.
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Eerp, Nerp } from '../protocol/command-types.ts';
@@ -32,10 +35,20 @@ interface ReceiptFile {
 
 const RECEIPT_NAME = /^(\d{12})-(EERP|NERP)-(.+)\.json$/;
 
+interface PartnerReceipts {
+  /** File name → receipt, in name (oldest first) order while `sorted`. */
+  byName: Map<string, StoredReceipt>;
+  /** `<EERP|NERP>-<identityKey>.json` → file name (duplicate check). */
+  bySuffix: Map<string, string>;
+  sorted: boolean;
+  last: string | undefined;
+}
+
 export class PendingReceiptStore {
   readonly dir: string;
   readonly #now: () => number;
   #sequence: number;
+  readonly #index = new Map<string, Promise<PartnerReceipts>>();
 
   private constructor(dir: string, sequence: number, now: () => number) {
     this.dir = dir;
@@ -67,11 +80,10 @@ export class PendingReceiptStore {
     const partnerDir = join(this.dir, partner);
     await mkdirDurable(partnerDir);
     const suffix = `${receipt.cmd}-${identityKey(receipt)}`;
-    const existing = (await listDir(partnerDir)).find((n) => RECEIPT_NAME.test(n) && n.slice(13) === `${suffix}.json`);
-    if (existing) {
-      const kept = (await this.list(partner)).find((r) => `${r.id}.json` === existing);
-      if (kept) return kept;
-    }
+    const index = await this.#indexFor(partner);
+    const existing = index.bySuffix.get(`${suffix}.json`);
+    const kept = existing === undefined ? undefined : index.byName.get(existing);
+    if (kept) return kept;
     const id = `${String(++this.#sequence).padStart(12, '0')}-${suffix}`;
     const stored: StoredReceipt = { id, partner, createdAt: new Date(this.#now()).toISOString(), receipt };
     const file: ReceiptFile = {
@@ -86,19 +98,43 @@ export class PendingReceiptStore {
       },
     };
     await writeJsonAtomic(join(partnerDir, `${id}.json`), file);
+    const name = `${id}.json`;
+    if (index.last !== undefined && index.last > name) index.sorted = false;
+    else index.last = name;
+    index.byName.set(name, stored);
+    index.bySuffix.set(`${suffix}.json`, name);
     return stored;
   }
 
   /** Receipts owed to `partner`, oldest first. */
   async list(partner: string): Promise<StoredReceipt[]> {
     assertSafeFileName(partner);
+    const index = await this.#indexFor(partner);
+    if (!index.sorted) {
+      index.byName = new Map([...index.byName].sort((a, b) => (a[0] < b[0] ? -1 : 1)));
+      index.sorted = true;
+    }
+    return [...index.byName.values()];
+  }
+
+  #indexFor(partner: string): Promise<PartnerReceipts> {
+    let index = this.#index.get(partner);
+    if (!index) {
+      index = this.#load(partner);
+      this.#index.set(partner, index);
+      index.catch(() => this.#index.delete(partner));
+    }
+    return index;
+  }
+
+  async #load(partner: string): Promise<PartnerReceipts> {
     const partnerDir = join(this.dir, partner);
     const names = (await listDir(partnerDir)).filter((n) => RECEIPT_NAME.test(n)).sort();
-    const out: StoredReceipt[] = [];
+    const index: PartnerReceipts = { byName: new Map(), bySuffix: new Map(), sorted: true, last: names.at(-1) };
     for (const name of names) {
       const file = await readJsonIfExists<ReceiptFile>(join(partnerDir, name));
       if (!file) continue;
-      out.push({
+      index.byName.set(name, {
         id: file.id,
         partner: file.partner,
         createdAt: file.createdAt,
@@ -108,8 +144,9 @@ export class PendingReceiptStore {
           signature: new Uint8Array(Buffer.from(file.receipt.signature, 'base64')),
         } as Receipt,
       });
+      index.bySuffix.set(name.slice(13), name);
     }
-    return out;
+    return index;
   }
 
   /** Partners that are owed at least one receipt. */
@@ -127,6 +164,8 @@ export class PendingReceiptStore {
     if (!RECEIPT_NAME.test(`${id}.json`)) throw badArgument(`not a receipt id: ${JSON.stringify(id)}`);
     assertSafeFileName(`${id}.json`);
     await unlinkDurable(join(this.dir, partner, `${id}.json`));
+    const index = await this.#indexFor(partner);
+    if (index.byName.delete(`${id}.json`)) index.bySuffix.delete(`${id}.json`.slice(13));
   }
 }
 
