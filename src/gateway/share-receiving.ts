@@ -14,7 +14,8 @@
 //   queued for the next partner; its receipt comes back from the final destination.
 import { access, constants, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { mkdirDurable } from '../files/durable-fs.ts';
+import { mkdirDurable, removeInterruptedWrites } from '../files/durable-fs.ts';
+import { defaultPartialDir } from '../files/incoming.ts';
 import { identityKey, validateIdentity } from '../files/naming.ts';
 import type { Eerp, Nerp, Sfid } from '../protocol/command-types.ts';
 import { NerpReason } from '../protocol/reason-codes.ts';
@@ -149,6 +150,9 @@ export async function openShareReceiving(station: Station): Promise<ShareReceivi
   const held = await HeldReceipts.open(join(state, 'held-receipts'));
   const forwarder = new Forwarder(await ForwardLedger.open(join(state, 'forwarding')), station, station.services.log);
   const receiving = new ShareReceiving(station, held, forwarder);
+  // Checkpoint temp files a crash left in the share's partial folders (the station sweeps its own).
+  for (const { dir } of receiving.layout.inboxes()) await removeInterruptedWrites(defaultPartialDir(dir)).catch(() => {});
+  for (const p of station.store.config.partners) await removeInterruptedWrites(defaultPartialDir(receiving.forwardDir(p.name))).catch(() => {});
   station.services.inbox = receiving;
   station.services.receiving = receiving;
   station.services.history.subscribe((record) => {
