@@ -6,6 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
+import { decodeVRecords, encodeVRecords } from '../../src/protocol/v-format.ts';
 import { CmsError } from '../../src/security/cms/errors.ts';
 import { envelopeFile, openEnvelopeFile, securityFields } from '../../src/security/cms/pipeline.ts';
 import { hashFile } from '../../src/security/cms/receipts.ts';
@@ -14,16 +15,16 @@ import { openssl, python } from './helpers/identity.ts';
 
 after(removeWorkDir);
 
-/** A V-format file with §6.5 record length prefixes (2 octets, network order). */
+/** A V-format file with §6.5 record length prefixes (src/protocol/v-format.ts), as the pipeline gets it. */
 function vFormat(records: number): Uint8Array {
-  const parts: number[] = [];
   const text = textLike(records * 120);
+  const list: Uint8Array[] = [];
   for (let i = 0, at = 0; i < records; i++) {
     const length = 1 + ((i * 37) % 119);
-    parts.push(length >>> 8, length & 0xff, ...text.subarray(at, at + length));
+    list.push(text.subarray(at, at + length));
     at += length;
   }
-  return Uint8Array.from(parts);
+  return encodeVRecords(list);
 }
 
 describe('§6 pipeline', () => {
@@ -50,6 +51,7 @@ describe('§6 pipeline', () => {
         hashSuite: suite,
       });
       assert.deepEqual(readFileSync(output), Buffer.from(content));
+      assert.equal(decodeVRecords(readFileSync(output)).length, 3000, 'the records come back');
       assert.equal(got.contentBytes, content.length);
       assert.deepEqual(got.envelopedHash, sent.envelopedHash);
       assert.equal(got.decryption?.contentEncryption, suite % 2 === 1 ? 'des-ede3-cbc' : 'aes-256-cbc');
@@ -157,6 +159,25 @@ describe('§6 pipeline', () => {
       openEnvelopeFile(signedOnly, join(workDir(), 'y.out'), { decrypt: { key: bob.handle } }),
       (e: unknown) => e instanceof CmsError && e.failure === 'decryption' && /is not EnvelopedData/.test(e.message),
     );
+  });
+
+  it('hashes files of 8 MiB or more on the worker thread, with the same result', async () => {
+    const alice = identity('alice');
+    const bob = identity('bob');
+    const input = join(workDir(), 'nine-mib.bin');
+    const data = pseudoRandom(9 * 1024 * 1024 + 7, 12);
+    writeFileSync(input, data);
+    const enveloped = join(workDir(), 'nine-mib.cms');
+    await envelopeFile(input, enveloped, { suite: 6, sign: { signers: [alice.handle] }, encrypt: { recipients: [bob.certDer] } });
+    const d = openssl(['cms', '-decrypt', '-inform', 'DER', '-in', enveloped, '-inkey', bob.keyPath, '-binary']);
+    assert.equal(d.status, 0, d.stderr);
+    const v = openssl(['cms', '-verify', '-inform', 'DER', '-binary', '-noverify', '-certfile', alice.certPath], d.stdout);
+    assert.equal(v.status, 0, v.stderr);
+    assert.equal(Buffer.compare(v.stdout, data), 0);
+    const output = join(workDir(), 'nine-mib.out');
+    const got = await openEnvelopeFile(enveloped, output, { decrypt: { key: bob.handle }, verify: { certificates: [alice.certDer] } });
+    assert.equal(got.signature?.verified.digestAlgorithm, 'sha512');
+    assert.equal(Buffer.compare(readFileSync(output), data), 0);
   });
 
   it('passes stream errors through as they are, and works on streams', async () => {
