@@ -1,8 +1,9 @@
 // When a file dropped into an outbox is complete and may be taken: the three pickup rules, as pure
 // functions of a folder listing and the time (no I/O, so they run under a virtual clock in tests).
 // - 'stable': a file is taken once its signature (size, mtime, ctime, inode; its sidecar's too) has
-//   been seen unchanged for `stableMs`. ctime matters: an SMB client may set mtime (a copy keeps the
-//   source's), but every write moves ctime, which no client can set.
+//   been seen unchanged for `stableMs`. Size alone is not enough (Windows clients set the final size
+//   before writing the data), nor is mtime (an SMB copy sets the source's): every write moves ctime,
+//   which no client can set.
 // - 'rename': the writer writes under a temporary name (dot-file or '*.tmp') and renames when done;
 //   every other name is complete as soon as it is seen.
 // - 'marker': FILE is complete once FILE<suffix> exists (default '.ready' or '.done'); the marker is

@@ -1,5 +1,6 @@
 // Per-file settings beside a dropped file: `FILE.oftp.json` overrides the outbox folder's defaults for
-// FILE alone. A sidecar is validated in full (strict schema, RFC field rules) before FILE is taken; a
+// FILE alone. Write it before FILE (under 'rename' and 'marker' FILE is taken the moment it is complete;
+// under 'stable' a sidecar changing restarts FILE's wait). A sidecar is validated in full (strict schema, RFC field rules) before FILE is taken; a
 // malformed one means FILE is not sent (outbox-watcher.ts moves both to .oftp-rejected/ with the reason).
 // Keys (all optional):
 //   datasetName   SFIDDSN, String(26) in the RFC set (default: from the file name, share-naming.ts)
