@@ -3,7 +3,6 @@
 // (SHA-384, AES-128/192, sha*WithRSAEncryption as signature algorithm) and report it.
 
 import { LocalUsageError } from '../../errors.ts';
-import type { HashAlgorithm } from '../../keystore/key-store.ts';
 import { type CipherSuite, cipherSuite } from '../cipher-suites.ts';
 import { OID } from './oids.ts';
 
@@ -68,8 +67,4 @@ export function resolveSuite(suite: CipherSuite | number): CipherSuite {
     throw new LocalUsageError('OFTP_ERR_INVALID_ARGUMENT', `unknown cipher suite ${String(suite)}`);
   }
   return resolved;
-}
-
-export function suiteDigest(suite: CipherSuite): HashAlgorithm {
-  return suite.hash;
 }

@@ -110,19 +110,21 @@ async function signerInfos(p: Prepared, digest: Uint8Array): Promise<Uint8Array>
   ];
   const toSign = setOf(attributes); // RFC 5652 §5.4: the DER SET OF, tag 0x31
   const inSignerInfo = setOf(attributes, 0xa0); // [0] IMPLICIT
-  const infos = await Promise.all(
-    p.signers.map(async ({ handle, cert }) => {
-      const signature = await handle.sign(p.suite.hash, toSign);
-      return sequence(
+  const infos: Uint8Array[] = [];
+  for (const { handle, cert } of p.signers) {
+    // one at a time: a PKCS#11 token may not take concurrent operations
+    const signature = await handle.sign(p.suite.hash, toSign);
+    infos.push(
+      sequence(
         integer(1),
         issuerAndSerialNumber(cert),
         p.digestAlgorithm,
         inSignerInfo,
         algorithm(OID.rsaEncryption, NULL),
         octetString(signature),
-      );
-    }),
-  );
+      ),
+    );
+  }
   return setOf(infos);
 }
 
