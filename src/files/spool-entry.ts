@@ -40,6 +40,8 @@ export interface SpoolMeta extends VirtualFileIdentity {
   compression: number;
   envelope: number;
   signedReceipt: boolean;
+  /** EERPHSH to expect (hex, the suite's digest of the file as transmitted), when signedReceipt. */
+  receiptHash?: string;
   /** SFIDDESC */
   description: string;
   /** ISO 8601 time the entry was created. */

@@ -67,6 +67,8 @@ export interface EnqueueMeta {
   signedReceipt?: boolean;
   /** SFIDOSIZ in 1K blocks; defaults to SFIDFSIZ for an unsecured file, 0 (unknown) otherwise. */
   originalFileSize?: number;
+  /** Hex hash of the file as transmitted with the suite's digest, when a signed EERP is asked for (EERPHSH to expect). */
+  receiptHash?: string;
 }
 
 export interface EnqueueOptions {
@@ -191,6 +193,7 @@ export class Spool {
         compression: meta.compression ?? 0,
         envelope: meta.envelope ?? 0,
         signedReceipt: meta.signedReceipt ?? false,
+        ...(meta.receiptHash === undefined ? {} : { receiptHash: meta.receiptHash }),
         description: meta.description ?? '',
         createdAt: new Date(this.#now()).toISOString(),
         sourceName: basename(sourcePath),

@@ -4,6 +4,7 @@ import { Ajv } from 'ajv';
 import { ConfigError } from '../errors.ts';
 import { isTimeZone, parseCron, parseWindow, ScheduleSyntaxError } from '../gateway/scheduler-calendar.ts';
 import { checkGatewayConfig, GATEWAY_SCHEMA, type GatewayConfig } from '../gateway/share-config.ts';
+import { type Pkcs11StoreConfig, parsePkcs11Config } from '../keystore/pkcs11-config.ts';
 import { isIdentificationCode, isPassword } from '../protocol/fields.ts';
 
 export const STATION_DEFAULTS = {
@@ -67,7 +68,75 @@ export const PARTNER_DEFAULTS = {
    * may have no certificate).
    */
   requireClientCertificate: true,
+  /**
+   * Secure authentication (RFC 5024 §4.2.3, SSIDAUTH): off unless agreed, since both sides need each
+   * other's authentication certificate first. 'optional': as initiator we ask for it when both
+   * authentication certificates are configured; as responder we answer what the initiator asked for.
+   */
+  secureAuthentication: 'off',
 } as const;
+
+/**
+ * The file services agreement with a partner (RFC 5024 §6): what we apply to the files we queue for it
+ * (`send`) and what we accept from it (`receive`). Missing values take these defaults.
+ */
+export const FILE_SERVICES_DEFAULTS = {
+  send: {
+    /** SFIDSEC for files queued for the partner: 0 none, 1 encrypted, 2 signed, 3 both (§6.2–6.3). Off until agreed. */
+    securityLevel: 0,
+    /**
+     * SFIDCIPH for signing, encrypting, signed receipts and our AUCH challenges: 02 (AES-256-CBC, SHA-1)
+     * is one of the two suites every RFC 5024 station must support (§10.2); set 04 (AES-256-CBC,
+     * SHA-256) when the partner knows ODETTE's extended list.
+     */
+    cipherSuite: 2,
+    /** SFIDCOMP 1 (zlib, §6.4) before encryption. Off: many files are compressed already. */
+    compression: false,
+    /** SFIDSIGN: ask for signed EERPs/NERPs (§5.3.13). Off until the partner's signing certificate is known. */
+    signedReceipt: false,
+  },
+  receive: {
+    /** SFIDCIPH values accepted (others: SFNA 15). Every suite we implement (01–06). */
+    cipherSuites: [1, 2, 3, 4, 5, 6] as number[],
+    /** Encrypted files (SFIDSEC 01/03): 'allowed' (SFNA 16 only when 'refused' or we hold no decryption key), 'required' (else SFNA 17). */
+    encryption: 'allowed',
+    /** Signed files (SFIDSEC 02/03): 'allowed' (SFNA 19 when 'refused' or no signing certificate of the partner is configured), 'required' (else SFNA 20). */
+    signature: 'allowed',
+    /** Compressed files (SFIDCOMP 1): 'allowed' or 'refused' (SFNA 18). */
+    compression: 'allowed',
+    /** Signed EERP requests (SFIDSIGN Y): 'allowed' when we hold a signing key, else or when 'refused' SFNA 99. */
+    signedReceipts: 'allowed',
+    /** Unsecured CMS files carrying certificates (§10.4: SFIDENV 1 alone), kept for the operator's approval; 'refused': SFNA 99. */
+    certificateExchange: 'allowed',
+  },
+} as const;
+
+export type SecureAuthenticationMode = 'required' | 'optional' | 'off';
+export type Acceptance = 'required' | 'allowed' | 'refused';
+export type Permission = 'allowed' | 'refused';
+
+/** What we apply to files we queue for the partner. */
+export interface FileServicesSend {
+  securityLevel: 0 | 1 | 2 | 3;
+  cipherSuite: number;
+  compression: boolean;
+  signedReceipt: boolean;
+}
+
+/** What we accept from the partner (SFNA 15–20 otherwise). */
+export interface FileServicesReceive {
+  cipherSuites: number[];
+  encryption: Acceptance;
+  signature: Acceptance;
+  compression: Permission;
+  signedReceipts: Permission;
+  certificateExchange: Permission;
+}
+
+export interface FileServicesAgreement {
+  send: FileServicesSend;
+  receive: FileServicesReceive;
+}
 
 /** The gateway's scheduler (src/gateway/scheduler-core.ts), station-wide. */
 export const SCHEDULER_DEFAULTS = {
@@ -224,6 +293,12 @@ export interface StationIdentity {
   certificates?: Partial<Record<CertificateRoleName, OwnCertificate>>;
   /** Private keys by name (the file KeyStore). */
   keys?: Record<string, KeyEntry>;
+  /**
+   * Private keys on a PKCS#11 token (src/keystore/pkcs11-config.ts): a `certificates.<role>.key` not in
+   * `keys` names a key here (in `pkcs11.keys`, or its CKA_LABEL without that map). Not for TLS, whose
+   * key must be a file (see src/keystore/pkcs11-key-store.ts).
+   */
+  pkcs11?: Pkcs11StoreConfig;
   certificateWarningDays: number;
   scheduler: SchedulerSettings;
   daemon: { stopTimeoutSeconds: number };
@@ -254,6 +329,10 @@ export interface PartnerConfig {
   trust?: PartnerTrust;
   certificates?: PartnerCertificates;
   schedule?: PartnerSchedule;
+  /** SSIDAUTH with this partner (default PARTNER_DEFAULTS.secureAuthentication). */
+  secureAuthentication?: SecureAuthenticationMode;
+  /** The file services agreement (defaults FILE_SERVICES_DEFAULTS; see fileServicesOf). */
+  fileServices?: { send?: Partial<FileServicesSend>; receive?: Partial<FileServicesReceive> };
 }
 
 export interface StationConfig {
@@ -292,6 +371,8 @@ const scheduleWindow = {
 const cronList = { type: 'array', items: { type: 'string', minLength: 9 } };
 const seconds = { type: 'number', exclusiveMinimum: 0 };
 const HOOK_EVENTS = ['queued', 'sending', 'sent', 'delivered', 'failed', 'receiving', 'received', 'acknowledged'];
+/** Cipher suites we implement (src/security/cipher-suites.ts). */
+const suite = { enum: [1, 2, 3, 4, 5, 6] };
 const fingerprint = { type: 'string', pattern: '^(?:[Ss][Hh][Aa]256[:=])?(?:[0-9A-Fa-f]{2}[: ]?){31}[0-9A-Fa-f]{2}$' };
 
 const schema = {
@@ -352,6 +433,7 @@ const schema = {
             properties: { file: filePath, passphraseFile: filePath, passphraseEnv: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }, certificate: filePath },
           },
         },
+        pkcs11: { type: 'object' },
         certificateWarningDays: { type: 'integer', minimum: 0, maximum: 3650, default: STATION_DEFAULTS.certificateWarningDays },
         scheduler: {
           type: 'object',
@@ -439,6 +521,30 @@ const schema = {
             additionalProperties: false,
             properties: { ...roleFiles.properties, next: roleFiles },
           },
+          secureAuthentication: { enum: ['required', 'optional', 'off'] },
+          fileServices: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              send: {
+                type: 'object',
+                additionalProperties: false,
+                properties: { securityLevel: { enum: [0, 1, 2, 3] }, cipherSuite: suite, compression: { type: 'boolean' }, signedReceipt: { type: 'boolean' } },
+              },
+              receive: {
+                type: 'object',
+                additionalProperties: false,
+                properties: {
+                  cipherSuites: { type: 'array', uniqueItems: true, items: suite },
+                  encryption: { enum: ['required', 'allowed', 'refused'] },
+                  signature: { enum: ['required', 'allowed', 'refused'] },
+                  compression: { enum: ['allowed', 'refused'] },
+                  signedReceipts: { enum: ['allowed', 'refused'] },
+                  certificateExchange: { enum: ['allowed', 'refused'] },
+                },
+              },
+            },
+          },
           schedule: {
             type: 'object',
             additionalProperties: false,
@@ -505,9 +611,16 @@ export function validateStationConfig(data: unknown, source: string): StationCon
   const config = copy as unknown as StationConfig;
   for (const i of tlsWithoutPort) config.partners[i]!.port = PARTNER_DEFAULTS.tlsPort;
   const station = config.station;
+  if (station.pkcs11 !== undefined) parsePkcs11Config(station.pkcs11, `${source}: station.pkcs11`);
   for (const [role, own] of Object.entries(station.certificates ?? {})) {
-    if (!station.keys || !Object.hasOwn(station.keys, own.key)) {
-      throw new ConfigError('OFTP_ERR_CONFIG', `${source}: station.certificates.${role}.key names "${own.key}", which is not in station.keys`);
+    const fileKey = station.keys !== undefined && Object.hasOwn(station.keys, own.key);
+    if (fileKey) continue;
+    if (role === 'tls') {
+      throw new ConfigError('OFTP_ERR_CONFIG', `${source}: station.certificates.tls.key names "${own.key}", which is not in station.keys (the TLS key must be a key file, not a PKCS#11 key)`);
+    }
+    const tokenKeys = station.pkcs11?.keys;
+    if (station.pkcs11 === undefined || (tokenKeys !== undefined && !Object.hasOwn(tokenKeys, own.key))) {
+      throw new ConfigError('OFTP_ERR_CONFIG', `${source}: station.certificates.${role}.key names "${own.key}", which is not in station.keys${station.pkcs11 ? ' nor in station.pkcs11.keys' : ''}`);
     }
   }
   for (const [i, hook] of config.hooks.entries()) {
@@ -552,4 +665,18 @@ export function effectivePartnerSettings(station: StationIdentity, partner: Part
     sendReceive: partner.sendReceive,
     maxFileSizeBytes: partner.maxFileSizeBytes ?? station.maxFileSizeBytes,
   };
+}
+
+/** The partner's file services agreement with every default filled in. */
+export function fileServicesOf(partner: PartnerConfig): FileServicesAgreement {
+  const d = FILE_SERVICES_DEFAULTS;
+  return {
+    send: { ...d.send, ...partner.fileServices?.send },
+    receive: { ...d.receive, cipherSuites: [...d.receive.cipherSuites], ...partner.fileServices?.receive },
+  };
+}
+
+/** SSIDAUTH mode with the partner (default 'off'). */
+export function secureAuthenticationOf(partner: PartnerConfig): SecureAuthenticationMode {
+  return partner.secureAuthentication ?? PARTNER_DEFAULTS.secureAuthentication;
 }

@@ -41,6 +41,15 @@ export interface TransferRecord {
   /** Reason code and its RFC text for refusals and failures (SFNA/EFNA/NERP/ESID). */
   reason?: string;
   reasonText?: string;
+  /** SFIDCIPH and SFIDSIGN of the virtual file (RFC 5024 §5.3.3), when it used file services or asked for a signed receipt. */
+  cipherSuite?: number;
+  signedReceipt?: boolean;
+  /**
+   * Hash (hex, with the cipher suite's digest) of the virtual file as transmitted — enveloped, if it
+   * was: what EERPHSH/NERPHSH must say (§5.3.13). Kept here so a receipt can be checked (out) or
+   * answered again (in) after the spool entry or the transmitted file is gone.
+   */
+  receiptHash?: string;
   /** ISO timestamps: first seen and last change. */
   createdAt: string;
   updatedAt: string;
