@@ -58,7 +58,7 @@ export async function stationStatus(dataDir: string, failures = 5): Promise<Stat
   const store = await StationStore.open(dataDir);
   const config = store.config;
   const snapshot = await readSnapshot(join(store.paths.state, DAEMON_STATUS_FILE));
-  const running = snapshot !== undefined && snapshot.running && isAlive(snapshot.pid);
+  const running = snapshot?.running === true && isAlive(snapshot.pid);
   const listen = config.station.listen;
   const tls = tlsListenAddress(config.station);
   const listeners = running
