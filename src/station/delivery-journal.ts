@@ -20,6 +20,8 @@ export interface JournalEntry {
   inode: number;
   inboxDir: string;
   octets: number;
+  /** SFIDSIGN Y for a plain file for us: its EERP is signed with this suite when settled. */
+  signedReceipt?: { cipherSuite: number };
 }
 
 export type Settled = { delivered: true; path: string | undefined; entry: JournalEntry } | { delivered: false; entry: JournalEntry };

@@ -26,7 +26,9 @@ import { RemoteProtocolError } from '../errors.ts';
 import type { Sfid } from '../protocol/command-types.ts';
 import { ExchangeBufferDecoder } from '../protocol/exchange-buffer-decoder.ts';
 import { FileReason } from '../protocol/reason-codes.ts';
+import { cipherSuite } from '../security/cipher-suites.ts';
 import type { NegotiatedParameters } from '../session/types.ts';
+import type { FileServicesReceive } from '../store/station-config.ts';
 
 export interface ReceivingPolicy {
   /** Our Odette ID: the only SFIDDEST we accept (forwarding comes with the gateway). */
@@ -42,8 +44,87 @@ export interface ReceivingPolicy {
   space: SpacePolicy;
   /** Octets between two durable checkpoints of the partial file. */
   checkpointIntervalBytes: number;
-  /** True when this identity was already delivered (a resend after a lost EFPA). */
-  alreadyDelivered(identity: VirtualFileIdentity): boolean;
+  /** True when this identity was already delivered (a resend after a lost EFPA), or is being opened. */
+  alreadyDelivered(identity: VirtualFileIdentity): boolean | Promise<boolean>;
+  /** The file services agreement with the partner and what we can do; absent: every service refused. */
+  security?: ReceivingSecurity;
+  /**
+   * Where a secured file for us is received (its partial in the folder's partial folder) and committed
+   * before it is opened into `inboxDir` (src/station/incoming-processing.ts). Absent: into the inbox.
+   */
+  processingDir?: string;
+}
+
+/** The partner's agreement (what it may send us) and what this station can do for it. */
+export interface ReceivingSecurity {
+  agreement: FileServicesReceive;
+  /** We hold a decryption key (our encryption certificate and key are configured). */
+  canDecrypt: boolean;
+  /** The partner's signing certificate is configured (its signatures can be verified). */
+  canVerify: boolean;
+  /** We hold a signing key (for signed EERPs/NERPs). */
+  canSignReceipts: boolean;
+}
+
+const REFUSE_ALL: ReceivingSecurity = {
+  agreement: { cipherSuites: [], encryption: 'refused', signature: 'refused', compression: 'refused', signedReceipts: 'refused', certificateExchange: 'refused' },
+  canDecrypt: false,
+  canVerify: false,
+  canSignReceipts: false,
+};
+
+/** A file for us that is enveloped (secured, compressed, or a §10.4 certificate file): opened after EFPA. */
+export function isSecuredForUs(sfid: Sfid, stationId: string): boolean {
+  return sfid.destination === stationId && sfid.envelope === 1;
+}
+
+const pad2 = (n: number) => String(n).padStart(2, '0');
+
+/**
+ * The file services checks (§5.3.3, §5.3.5 SFNA 15–20) for a file offered to us, in the order of the
+ * reason codes; undefined when the file may come. Unknown or missing values end with SFNA 99.
+ */
+export function securityRefusal(sfid: Sfid, security: ReceivingSecurity | undefined): { reason: number; text: string } | undefined {
+  const s = security ?? REFUSE_ALL;
+  const a = s.agreement;
+  const encrypted = sfid.securityLevel === 1 || sfid.securityLevel === 3;
+  const signed = sfid.securityLevel === 2 || sfid.securityLevel === 3;
+  const certificateFile = sfid.envelope === 1 && sfid.securityLevel === 0 && sfid.compression === 0;
+  if (sfid.cipherSuite !== 0) {
+    if (!cipherSuite(sfid.cipherSuite)) return { reason: FileReason.cipherSuiteNotSupported, text: `cipher suite ${pad2(sfid.cipherSuite)} is not supported (01–06 are)` };
+    if (!a.cipherSuites.includes(sfid.cipherSuite)) {
+      return { reason: FileReason.cipherSuiteNotSupported, text: `cipher suite ${pad2(sfid.cipherSuite)} is not accepted from this partner${a.cipherSuites.length ? ` (accepted: ${a.cipherSuites.map(pad2).join(', ')})` : ''}` };
+    }
+  }
+  if (encrypted) {
+    if (a.encryption === 'refused') return { reason: FileReason.encryptedNotAllowed, text: 'encrypted files are not accepted from this partner' };
+    if (!s.canDecrypt) return { reason: FileReason.encryptedNotAllowed, text: 'encrypted files are not accepted: this station has no decryption key (encryption certificate)' };
+  } else if (a.encryption === 'required' && !certificateFile) {
+    return { reason: FileReason.unencryptedNotAllowed, text: 'this partner must encrypt its files' };
+  }
+  if (sfid.compression !== 0) {
+    if (a.compression === 'refused') return { reason: FileReason.compressionNotAllowed, text: 'compressed files are not accepted from this partner' };
+    if (sfid.compression !== 1) return { reason: FileReason.compressionNotAllowed, text: `compression algorithm ${sfid.compression} is not known (1 is zlib)` };
+  }
+  if (signed) {
+    if (a.signature === 'refused') return { reason: FileReason.signedNotAllowed, text: 'signed files are not accepted from this partner' };
+    if (!s.canVerify) return { reason: FileReason.signedNotAllowed, text: 'signed files are not accepted: no signing certificate of this partner is configured to verify them' };
+  } else if (a.signature === 'required' && !certificateFile) {
+    return { reason: FileReason.unsignedNotAllowed, text: 'this partner must sign its files' };
+  }
+  if ((encrypted || signed) && sfid.cipherSuite === 0) return { reason: FileReason.cipherSuiteNotSupported, text: 'a signed or encrypted file needs a cipher suite (SFIDCIPH 00)' };
+  if (sfid.securityLevel > 3) return { reason: FileReason.unspecified, text: `security level ${sfid.securityLevel} is not defined` };
+  if (sfid.envelope > 1) return { reason: FileReason.unspecified, text: `envelope format ${sfid.envelope} is not known (1 is CMS)` };
+  if ((encrypted || signed || sfid.compression !== 0) && sfid.envelope !== 1) {
+    return { reason: FileReason.unspecified, text: 'a signed, encrypted or compressed file must be enveloped (SFIDENV 1, CMS)' };
+  }
+  if (certificateFile && a.certificateExchange === 'refused') return { reason: FileReason.unspecified, text: 'certificate files (unsecured CMS envelopes) are not accepted from this partner' };
+  if (sfid.signedReceipt) {
+    if (a.signedReceipts === 'refused') return { reason: FileReason.unspecified, text: 'signed receipts are not given to this partner' };
+    if (sfid.cipherSuite === 0) return { reason: FileReason.cipherSuiteNotSupported, text: 'a signed EERP needs a cipher suite (SFIDCIPH 00)' };
+    if (!s.canSignReceipts) return { reason: FileReason.unspecified, text: 'signed receipts are not possible: this station has no signing key' };
+  }
+  return undefined;
 }
 
 export type SfidDecision =
@@ -75,17 +156,13 @@ export async function decideIncoming(sfid: Sfid, policy: ReceivingPolicy, parame
   if ((sfid.format === 'F' || sfid.format === 'V') && sfid.maxRecordSize === 0) {
     return refuse(FileReason.recordLengthNotSupported, false, `format ${sfid.format} needs a record length`);
   }
-  // File services (§6) arrive with the security issue; until then refuse them with their own reasons.
-  if (sfid.cipherSuite !== 0) return refuse(FileReason.cipherSuiteNotSupported, false, 'no cipher suites are configured');
-  if (sfid.securityLevel === 1 || sfid.securityLevel === 3) {
-    return refuse(FileReason.encryptedNotAllowed, false, 'encrypted files are not accepted');
+  // File services (§6) for a file for us, by the partner's agreement; a file passing through to
+  // another station (forwarding) is taken as its originator secured it.
+  if (sfid.destination === policy.stationId) {
+    const refused = securityRefusal(sfid, policy.security);
+    if (refused) return refuse(refused.reason, false, refused.text);
   }
-  if (sfid.securityLevel === 2) return refuse(FileReason.signedNotAllowed, false, 'signed files are not accepted');
-  if (sfid.compression !== 0) return refuse(FileReason.compressionNotAllowed, false, 'compressed files are not accepted');
-  if (sfid.envelope !== 0 || sfid.signedReceipt) {
-    return refuse(FileReason.unspecified, false, 'enveloped files and signed receipts are not accepted');
-  }
-  if (policy.alreadyDelivered(identity)) {
+  if (await policy.alreadyDelivered(identity)) {
     // Delivered before, but our EFPA was lost: take the data again, discard it, answer EFPA (§4.3.3).
     // Resume where the sender offers, whose counts before that point are implied (U/T blocks, F
     // records), except for V, where the octets before a record number are unknown: from 0.
@@ -93,9 +170,12 @@ export async function decideIncoming(sfid: Sfid, policy: ReceivingPolicy, parame
     const transfer = new IncomingTransfer(sfid, identity, undefined, parameters, policy.checkpointIntervalBytes, restartPosition);
     return { accept: true, transfer, restartPosition };
   }
+  // A secured file for us is received into the processing area and opened into the inbox after EFPA.
+  const receiveDir = policy.processingDir !== undefined && isSecuredForUs(sfid, policy.stationId) ? policy.processingDir : policy.inboxDir;
   await mkdir(policy.inboxDir, { recursive: true, mode: 0o750 });
-  const partialDir = defaultPartialDir(policy.inboxDir);
-  const space = await checkIncomingSpace(policy.inboxDir, sfid.fileSize, policy.space, {
+  if (receiveDir !== policy.inboxDir) await mkdir(receiveDir, { recursive: true, mode: 0o700 });
+  const partialDir = defaultPartialDir(receiveDir);
+  const space = await checkIncomingSpace(receiveDir, sfid.fileSize, policy.space, {
     alreadyStoredBytes: await durablePartialOctets(partialDir, identity),
   });
   if (!space.accept) return refuse(space.reason, space.retry, space.text);

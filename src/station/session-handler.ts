@@ -2,17 +2,26 @@
 // files, pending receipts and history. As speaker it sends receipts first, then queued files, then
 // gives up the turn; as listener it receives files durably and queues their EERPs (RFC 5024 §3.3).
 import { datasetFileName, identityKey, type PendingReceiptStore, type Spool, type SpoolEntry, type StoredReceipt, sfidFor } from '../files/index.ts';
-import { RemoteProtocolError } from '../errors.ts';
+import { ConfigError, RemoteProtocolError } from '../errors.ts';
 import type { Eerp, Nerp, Sfid } from '../protocol/command-types.ts';
-import { describeEfna, describeNerp, describeSfna } from '../protocol/reason-codes.ts';
+import { describeEfna, describeNerp, describeSfna, EsidReason } from '../protocol/reason-codes.ts';
+import { CmsError, hashFile } from '../security/cms/index.ts';
 import type { OftpSession } from '../session/engine.ts';
 import type { NegotiatedParameters, SessionEvent } from '../session/types.ts';
-import type { PartnerConfig } from '../store/station-config.ts';
+import { fileServicesOf, type PartnerConfig } from '../store/station-config.ts';
 import type { TransferHistory, TransferUpdate } from '../store/transfer-history.ts';
 import type { DriverIo, SessionHandler } from '../transports/session-driver.ts';
 import type { DeliveryJournal } from './delivery-journal.ts';
-import { decideIncoming, type IncomingTransfer, inboxFor, type ReceivingPolicy } from './incoming-transfer.ts';
+import type { IncomingProcessor, ProcessingJob } from './incoming-processing.ts';
+import { decideIncoming, type IncomingTransfer, inboxFor, isSecuredForUs, type ReceivingPolicy } from './incoming-transfer.ts';
 import { OutgoingTransfer } from './outgoing-transfer.ts';
+import type { StationSecurity } from './station-security.ts';
+
+/**
+ * When we get the turn, the partner's received files still being opened are waited for this long, so
+ * their EERP/NERP goes out in the same session (later ones go in the next).
+ */
+const RECEIPT_WAIT_MS = 60_000;
 
 export interface StationServices {
   stationId: string;
@@ -29,6 +38,10 @@ export interface StationServices {
   inbox?: InboxLayout;
   /** The gateway's part in receiving (src/gateway/share-receiving.ts): forwarding and receipt policy. */
   receiving?: ReceivingHooks;
+  /** Our keys and the partners' certificates (secure authentication, file services, signed receipts). */
+  security?: StationSecurity;
+  /** Opens received secured files after EFPA (src/station/incoming-processing.ts). */
+  processor?: IncomingProcessor;
 }
 
 export interface InboxLayout {
@@ -170,8 +183,11 @@ export class StationSessionHandler implements SessionHandler {
       case 'endFileRequested':
         return this.#endFile(event.recordCount, event.unitCount, io);
       case 'authChallengeRequired':
+        return this.#challenge(io);
       case 'authChallengeReceived':
-        s.abort(12, 'secure authentication is not configured for this partner', io.now());
+        return this.#answerChallenge(event.challenge, io);
+      case 'peerAuthenticated':
+        this.#log('info', { peer: event.peerIdentificationCode }, 'secure authentication: the partner answered our challenge');
         return;
       default:
         return;
@@ -186,10 +202,42 @@ export class StationSessionHandler implements SessionHandler {
     this.#outgoing = undefined;
   }
 
+  // ---- secure authentication (§4.2.3) ----
+
+  /** SECD received: challenge the partner with its authentication certificate (ESID 12 without one). */
+  async #challenge(io: DriverIo): Promise<void> {
+    const security = this.#services.security;
+    const partner = this.partner;
+    try {
+      if (!security || !partner) throw new ConfigError('OFTP_ERR_CONFIG', 'secure authentication is not configured');
+      const challenge = await security.challengeFor(partner);
+      this.#session.sendChallenge(challenge.auch, challenge.expected, io.now());
+    } catch (err) {
+      this.#log('warn', { err: String(err) }, 'secure authentication: cannot challenge the partner');
+      this.#session.abort(EsidReason.authenticationIncompatible, `secure authentication: ${(err as Error).message}`.slice(0, 200), io.now());
+    }
+  }
+
+  /** AUCH received: decrypt with our authentication key; one we cannot decrypt ends with ESID 11. */
+  async #answerChallenge(challenge: Uint8Array, io: DriverIo): Promise<void> {
+    const security = this.#services.security;
+    try {
+      if (!security) throw new ConfigError('OFTP_ERR_CONFIG', 'secure authentication is not configured');
+      const response = await security.answerChallenge(challenge);
+      this.#session.answerChallenge(response, io.now());
+    } catch (err) {
+      const reason = err instanceof CmsError ? EsidReason.invalidChallengeResponse : err instanceof ConfigError ? EsidReason.authenticationIncompatible : EsidReason.unspecified;
+      this.#log('warn', { err: String(err), esid: reason }, 'secure authentication: cannot answer the partner\'s challenge');
+      this.#session.abort(reason, `secure authentication: ${(err as Error).message}`.slice(0, 200), io.now());
+    }
+  }
+
   // ---- speaker ----
 
   async #speak(io: DriverIo): Promise<void> {
     const partner = this.partner!;
+    // Files received in this session are opened after their EFPA: their receipts go out now if ready.
+    await this.#services.processor?.idle(partner.name, RECEIPT_WAIT_MS);
     const [receipt] = await this.#services.receipts.list(partner.name);
     if (receipt) {
       this.#receiptInFlight = receipt;
@@ -272,9 +320,30 @@ export class StationSessionHandler implements SessionHandler {
       this.#log('warn', { dataset: receipt.datasetName, cmd: receipt.cmd }, 'Inbound: receipt for a file we have no record of');
       return;
     }
+    if (known.signedReceipt && known.receiptHash !== undefined) {
+      // We sent it asking for a signed receipt (SFIDSIGN Y): only a receipt signed by the final
+      // recipient over its fields, with the hash of the file we transmitted, counts (§5.3.13). One that
+      // fails is never a delivery: the file is marked failed with why (the RTR still goes out: it only
+      // says the command was received).
+      const signer = this.#services.partners.find((p) => p.odetteId === receipt.originator) ?? this.partner;
+      const check = this.#services.security
+        ? await this.#services.security.checkReceipt(receipt, signer, known.receiptHash)
+        : ({ ok: false, why: 'the station has no security services' } as const);
+      if (!check.ok && known.state === 'delivered') {
+        this.#log('warn', { dataset: receipt.datasetName, cmd: receipt.cmd, why: check.why }, `Inbound: another ${receipt.cmd} for a file already delivered, not accepted; ignored`);
+        return;
+      }
+      if (!check.ok) {
+        const what = receipt.cmd === 'EERP' ? 'EERP' : `NERP ${receipt.reason}`;
+        await this.#services.history.record({ ...known, state: 'failed', reason: `${receipt.cmd} unverified`, reasonText: `${what} received but not accepted: ${check.why}` });
+        this.#log('warn', { dataset: receipt.datasetName, cmd: receipt.cmd, why: check.why }, `Inbound: ${receipt.cmd} with an invalid signature or hash, not recorded as a delivery`);
+        return;
+      }
+      this.#log('info', { dataset: receipt.datasetName, cmd: receipt.cmd, signer: check.signer }, `Inbound: ${receipt.cmd} signature verified`);
+    }
     const update: TransferUpdate =
       receipt.cmd === 'EERP'
-        ? { ...known, state: 'delivered' }
+        ? { ...known, state: 'delivered', reason: undefined, reasonText: undefined }
         : { ...known, state: 'failed', reason: `NERP ${receipt.reason}`, reasonText: receipt.reasonText || describeNerp(receipt.reason) };
     await this.#services.history.record(update);
     await this.#services.receiving?.receiptReceived(this.partner!.name, receipt);
@@ -296,10 +365,21 @@ export class StationSessionHandler implements SessionHandler {
       deliveryName: (offered) => this.#inbox.nameFor(offered),
       space: { reserveBytes: services.reserveBytes, maxFileSizeBlocks: partner.maxFileSizeBytes ? Math.floor(partner.maxFileSizeBytes / 1024) : undefined },
       checkpointIntervalBytes: services.checkpointIntervalBytes,
-      alreadyDelivered: (identity) => {
-        const state = services.history.get(inId(identityKey(identity)))?.state;
-        return state === 'received' || state === 'acknowledged';
+      alreadyDelivered: async (identity) => {
+        const key = identityKey(identity);
+        const state = services.history.get(inId(key))?.state;
+        if (state === 'received' || state === 'acknowledged') return true;
+        // Received before and being opened, or opened and failed (NERP): a resend is a duplicate too.
+        const processor = services.processor;
+        return processor !== undefined && (processor.has(partner.name, key) || (await processor.failed(partner.name, key)) !== undefined);
       },
+      security: services.security && {
+        agreement: fileServicesOf(partner).receive,
+        canDecrypt: services.security.keys.has('encryption'),
+        canVerify: services.security.partnerHas(partner, 'signing'),
+        canSignReceipts: services.security.keys.has('signing'),
+      },
+      processingDir: services.processor?.dirFor(partner.name),
     };
     const decision = await decideIncoming(sfid, policy, this.#parameters!);
     if (!decision.accept) {
@@ -333,9 +413,14 @@ export class StationSessionHandler implements SessionHandler {
     const partner = this.partner!;
     const sfid = transfer.sfid;
     const inboxDir = this.#incomingDir ?? (await this.#inbox.dirFor(partner.name, sfid));
+    if (!transfer.duplicate && this.#services.processor && isSecuredForUs(sfid, this.#services.stationId)) {
+      return this.#endSecuredFile(transfer, recordCount, unitCount, inboxDir, io);
+    }
+    // A plain file for us with SFIDSIGN Y: its EERP is signed over the hash of the file as received.
+    const signReceipt = sfid.signedReceipt && sfid.destination === this.#services.stationId ? { cipherSuite: sfid.cipherSuite } : undefined;
     if (!transfer.duplicate) {
       const file = transfer.partial!;
-      await this.#services.journal.begin({ key: transfer.key, partner: partner.name, identity: transfer.identity, userData: sfid.userData, partPath: file.partPath, inboxDir, octets: file.progress().octets });
+      await this.#services.journal.begin({ key: transfer.key, partner: partner.name, identity: transfer.identity, userData: sfid.userData, partPath: file.partPath, inboxDir, octets: file.progress().octets, signedReceipt: signReceipt });
     }
     const outcome = await transfer.end(recordCount, unitCount, inboxDir, this.#inbox.nameFor(sfid)).catch(async (err) => {
       if (!transfer.duplicate) await this.#services.journal.finish(transfer.key);
@@ -348,11 +433,101 @@ export class StationSessionHandler implements SessionHandler {
       this.#session.refuseEndFile({ reason: outcome.reason, reasonText: outcome.reasonText }, io.now());
       return;
     }
-    await recordDelivery(this.#services, partner.name, sfid, sfid.userData, { ...outcome, dir: inboxDir }, transfer.duplicate);
-    if (!transfer.duplicate) await this.#services.journal.finish(transfer.key);
+    if (transfer.duplicate) {
+      await this.#duplicateReceived(sfid, { ...outcome, dir: inboxDir });
+    } else {
+      const sealed = signReceipt ? await plainReceipt(this.#services, sfid, sfid.userData, outcome.path, signReceipt.cipherSuite) : undefined;
+      await recordDelivery(this.#services, partner.name, sfid, sfid.userData, { ...outcome, dir: inboxDir }, false, sealed);
+      await this.#services.journal.finish(transfer.key);
+    }
     this.summary.received++;
     this.#log('info', { dataset: sfid.datasetName, path: outcome.path, duplicate: outcome.duplicate }, 'Inbound: file delivered');
     this.#session.acceptEndFile({ changeDirection: false }, io.now());
+  }
+
+  /**
+   * EFID of a secured file for us: committed into the processing area (not the inbox), EFPA, then
+   * opened by the IncomingProcessor, which queues the EERP or NERP (incoming-processing.ts).
+   */
+  async #endSecuredFile(transfer: IncomingTransfer, recordCount: number, unitCount: number, inboxDir: string, io: DriverIo): Promise<void> {
+    const processor = this.#services.processor!;
+    const partner = this.partner!;
+    const sfid = transfer.sfid;
+    const job: ProcessingJob = {
+      version: 1,
+      key: transfer.key,
+      partner: partner.name,
+      identity: transfer.identity,
+      userData: sfid.userData,
+      format: sfid.format,
+      maxRecordSize: sfid.maxRecordSize,
+      securityLevel: sfid.securityLevel,
+      cipherSuite: sfid.cipherSuite,
+      compression: sfid.compression,
+      envelope: sfid.envelope,
+      signedReceipt: sfid.signedReceipt,
+      deliveryDir: inboxDir,
+      deliveryName: this.#inbox.nameFor(sfid),
+      partPath: transfer.partial!.partPath,
+      partInode: 0,
+      state: 'committing',
+    };
+    await processor.begin(job);
+    const outcome = await transfer.end(recordCount, unitCount, processor.dirFor(partner.name), processor.transmittedName(transfer.key)).catch(async (err) => {
+      await processor.abandon(job);
+      throw err;
+    });
+    this.#incoming = undefined;
+    if (!outcome.ok) {
+      await processor.abandon(job);
+      await this.#record(sfid, 'in', { state: 'failed', reason: `EFNA ${outcome.reason}`, reasonText: outcome.reasonText });
+      this.#session.refuseEndFile({ reason: outcome.reason, reasonText: outcome.reasonText }, io.now());
+      return;
+    }
+    // History first: the job may finish (and record 'received') before this handler returns.
+    await this.#record(sfid, 'in', { state: 'receiving', size: outcome.octets, reasonText: 'received; being opened (decrypt, decompress, verify)' });
+    await processor.received(job, outcome.path!);
+    this.summary.received++;
+    this.#log('info', { dataset: sfid.datasetName, octets: outcome.octets }, 'Inbound: secured file received; opened after EFPA');
+    this.#session.acceptEndFile({ changeDirection: false }, io.now());
+  }
+
+  /**
+   * A file received again after a lost EFPA: its receipt again — none while it is still being opened
+   * (the job answers), the NERP when opening it failed, else the EERP, signed again when it was.
+   */
+  async #duplicateReceived(sfid: Sfid, delivered: { path?: string; octets?: number; dir?: string }): Promise<void> {
+    const services = this.#services;
+    const partner = this.partner!.name;
+    const key = identityKey(sfid);
+    const processor = services.processor;
+    if (processor?.has(partner, key)) return;
+    const failed = await processor?.failed(partner, key);
+    if (failed && services.security) {
+      const nerp: Nerp = {
+        cmd: 'NERP',
+        datasetName: sfid.datasetName,
+        date: sfid.date,
+        time: sfid.time,
+        destination: sfid.originator,
+        originator: sfid.destination,
+        creator: services.stationId,
+        reason: failed.reason,
+        reasonText: failed.text,
+        fileHash: new Uint8Array(0),
+        signature: new Uint8Array(0),
+      };
+      const hash = failed.receiptHash ? new Uint8Array(Buffer.from(failed.receiptHash, 'hex')) : new Uint8Array(0);
+      await services.receipts.add(partner, await services.security.sealNerp(nerp, hash, failed.signedReceipt ? { cipherSuite: failed.cipherSuite } : undefined));
+      return;
+    }
+    const known = services.history.get(inId(key));
+    let sealed: SealedReceipt | undefined;
+    if (known?.signedReceipt && known.receiptHash !== undefined && known.cipherSuite && services.security) {
+      const eerp = emptyEerp(sfid, sfid.userData);
+      sealed = { eerp: await services.security.sealEerp(eerp, new Uint8Array(Buffer.from(known.receiptHash, 'hex')), { cipherSuite: known.cipherSuite }) };
+    }
+    await recordDelivery(services, partner, sfid, sfid.userData, delivered, true, sealed);
   }
 
   #record(sfid: FileIdentityFields, direction: 'in' | 'out', update: Partial<TransferUpdate>): Promise<void> {
@@ -376,9 +551,15 @@ export async function recordTransfer(services: StationServices, sfid: FileIdenti
   await services.history.record({ ...previous, ...identity, id, direction, partner, state: 'queued', ...update });
 }
 
-/** Queues the EERP (§4.3.6) and records the delivery; also settles deliveries a crash interrupted. */
-export async function recordDelivery(services: StationServices, partner: string, sfid: FileIdentityFields, userData: string, delivered: { path?: string; octets?: number; sha256?: string; dir?: string }, duplicate: boolean): Promise<void> {
-  const eerp: Eerp = {
+/** An EERP prepared for a file (hash, signature) and what history should keep about it. */
+export interface SealedReceipt {
+  eerp: Eerp;
+  history?: Partial<TransferUpdate>;
+}
+
+/** The EERP for a file, without hash or signature (§5.3.13: DEST is the originator, ORIG us). */
+export function emptyEerp(sfid: FileIdentityFields, userData: string): Eerp {
+  return {
     cmd: 'EERP',
     datasetName: sfid.datasetName,
     date: sfid.date,
@@ -389,12 +570,43 @@ export async function recordDelivery(services: StationServices, partner: string,
     fileHash: new Uint8Array(0),
     signature: new Uint8Array(0),
   };
+}
+
+/**
+ * The signed EERP for a plain (unenveloped) file received with SFIDSIGN Y: EERPHSH is the suite's
+ * digest of the file as stored. Without the file (consumed before a crash was settled) or without a
+ * signing key, the EERP goes unsigned (§4.3.6 allows it) and the log says why.
+ */
+export async function plainReceipt(services: StationServices, sfid: FileIdentityFields, userData: string, path: string | undefined, cipherSuite: number): Promise<SealedReceipt> {
+  const eerp = emptyEerp(sfid, userData);
+  if (!services.security || path === undefined) return { eerp };
+  try {
+    const hash = await hashFile(path, cipherSuite);
+    const sealed = await services.security.sealEerp(eerp, hash, { cipherSuite });
+    return { eerp: sealed, history: { cipherSuite, signedReceipt: true, receiptHash: Buffer.from(hash).toString('hex') } };
+  } catch (err) {
+    services.log.warn({ dataset: sfid.datasetName, err: String(err) }, 'Inbound: cannot sign the EERP; it goes unsigned');
+    return { eerp };
+  }
+}
+
+/** Queues the EERP (§4.3.6) and records the delivery; also settles deliveries a crash interrupted. */
+export async function recordDelivery(
+  services: StationServices,
+  partner: string,
+  sfid: FileIdentityFields,
+  userData: string,
+  delivered: { path?: string; octets?: number; sha256?: string; dir?: string },
+  duplicate: boolean,
+  sealed?: SealedReceipt,
+): Promise<void> {
+  const eerp = sealed?.eerp ?? emptyEerp(sfid, userData);
   const identity = { datasetName: sfid.datasetName, date: sfid.date, time: sfid.time, originator: sfid.originator, destination: sfid.destination };
   const taken = services.receiving
     ? await services.receiving.delivered({ partner, identity, userData, path: delivered.path, dir: delivered.dir, duplicate, eerp })
     : { receipt: eerp };
   if (taken.receipt) await services.receipts.add(partner, taken.receipt);
-  if (!duplicate) await recordTransfer(services, sfid, 'in', { state: 'received', path: delivered.path, size: delivered.octets, sha256: delivered.sha256, ...taken.history }, partner);
+  if (!duplicate) await recordTransfer(services, sfid, 'in', { state: 'received', path: delivered.path, size: delivered.octets, sha256: delivered.sha256, ...sealed?.history, ...taken.history }, partner);
 }
 
 /** Shapes an SFID for what the negotiated level can carry (RFC 2204 has no description, OSIZ, or counter). */

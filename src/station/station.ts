@@ -2,7 +2,7 @@
 // sessions it runs as responder (serve) or initiator (send). One process owns a data directory at a
 // time (a lock file says which); at open, deliveries a crash interrupted are settled first.
 import { timingSafeEqual } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import type { Server, Socket } from 'node:net';
 import { join } from 'node:path';
 import { ConfigError } from '../errors.ts';
@@ -14,7 +14,8 @@ import { OftpSession } from '../session/engine.ts';
 import type { PeerDecision, SessionEnded } from '../session/types.ts';
 import { type PendingCertificate, storePendingCertificate } from '../security/certificates-store.ts';
 import type { TlsBinding } from '../security/certificates-tls.ts';
-import { effectivePartnerSettings, type PartnerConfig, tlsListenAddress } from '../store/station-config.ts';
+import { hashFile } from '../security/cms/index.ts';
+import { effectivePartnerSettings, fileServicesOf, type PartnerConfig, tlsListenAddress } from '../store/station-config.ts';
 import { StationStore } from '../store/station-store.ts';
 import { TransferHistory } from '../store/transfer-history.ts';
 import { PooledStbFramer } from '../transports/pooled-stb-framer.ts';
@@ -25,8 +26,11 @@ import { openShareReceiving } from '../gateway/share-receiving.ts';
 import { datasetNameFor } from './dataset-name.ts';
 import { releaseLock, takeLock } from './data-dir-lock.ts';
 import { DeliveryJournal } from './delivery-journal.ts';
+import { IncomingProcessor } from './incoming-processing.ts';
+import { sealFile } from './outgoing-envelope.ts';
+import { StationSecurity } from './station-security.ts';
 import { StationTls, stationKeyStore } from './station-tls.ts';
-import { type Log, outId, type Progress, recordDelivery, type SessionSummary, StationSessionHandler, type StationServices } from './session-handler.ts';
+import { type Log, outId, plainReceipt, type Progress, recordDelivery, type SessionSummary, StationSessionHandler, type StationServices } from './session-handler.ts';
 
 export interface SessionResult {
   partner: string | undefined;
@@ -50,7 +54,11 @@ export interface EnqueueRequest {
   userData?: string;
   /** SFIDSIGN: ask for a signed EERP. */
   signedReceipt?: boolean;
-  /** File services to apply (§6). Not integrated at enqueue yet: asking for one is refused (ConfigError). */
+  /**
+   * File services to apply (§6), each overriding the partner's agreement (`fileServices.send`) for
+   * this file. Applied only to files we originate, never to a file passing through (`secured`, or an
+   * originator other than us).
+   */
   security?: { sign?: boolean; encrypt?: boolean; compress?: boolean; cipherSuite?: number };
   /** A file already secured by its originator, passing through (forwarding): its SFID fields as received. */
   secured?: { securityLevel: number; cipherSuite: number; compression: number; envelope: number; originalFileSize: number };
@@ -115,12 +123,18 @@ export class Station {
         reserveBytes: store.config.station.diskReserveBytes,
         checkpointIntervalBytes: store.config.station.checkpointIntervalBytes,
         log,
+        security: new StationSecurity(store.config, store.paths.dataDir),
       };
+      services.processor = new IncomingProcessor(state, store.paths.dataDir, services);
       const station = new Station(store, services, lockPath, allocator);
       // The LAN share (src/gateway): inbox folders, receipts held until consumed, forwarding.
       if (store.config.gateway) await openShareReceiving(station);
       await sweepInterruptedWrites(state, inbox);
+      // Envelopes a crash left half-made at enqueue (never spooled).
+      await rm(join(state, SEALING_DIR), { recursive: true, force: true });
       await station.#settleLeftovers();
+      // Received secured files whose opening a stop interrupted (see incoming-processing.ts).
+      await services.processor.recover();
       return station;
     } catch (err) {
       await releaseLock(lockPath);
@@ -132,7 +146,8 @@ export class Station {
     for (const settled of await this.services.journal.settleLeftovers()) {
       const { entry } = settled;
       if (settled.delivered) {
-        await recordDelivery(this.services, entry.partner, entry.identity, entry.userData, { path: settled.path, octets: entry.octets, dir: entry.inboxDir }, false);
+        const sealed = entry.signedReceipt ? await plainReceipt(this.services, entry.identity, entry.userData, settled.path, entry.signedReceipt.cipherSuite) : undefined;
+        await recordDelivery(this.services, entry.partner, entry.identity, entry.userData, { path: settled.path, octets: entry.octets, dir: entry.inboxDir }, false, sealed);
         await this.services.journal.finish(entry.key);
         this.services.log.info({ partner: entry.partner, dataset: entry.identity.datasetName }, 'recovered a delivery interrupted by a crash');
       }
@@ -145,14 +160,28 @@ export class Station {
     return p;
   }
 
-  /** Spools a local file for a partner (atomic copy, metadata, history 'queued'). */
+  /**
+   * Spools a local file for a partner (atomic copy, metadata, history 'queued'). A file we originate
+   * gets the file services of the partner's agreement (or of `request.security`) here, before it is
+   * spooled (§6.3): signed, compressed and encrypted into one CMS envelope, sent as U.
+   */
   async enqueue(partnerName: string, request: EnqueueRequest): Promise<SpoolEntry> {
     const partner = this.partner(partnerName);
     const format = request.format ?? 'U';
+    const ours = request.secured === undefined && (request.originator === undefined || request.originator === this.services.stationId);
+    const agreed = fileServicesOf(partner).send;
     const s = request.security;
-    if (s && (s.sign || s.encrypt || s.compress)) {
-      throw new ConfigError('OFTP_ERR_CONFIG', 'signing, compressing or encrypting a file when it is queued is not available yet (RFC 5024 §6)');
+    const sign = ours && (s?.sign ?? (agreed.securityLevel & 2) !== 0);
+    const encrypt = ours && (s?.encrypt ?? (agreed.securityLevel & 1) !== 0);
+    const compress = ours && (s?.compress ?? agreed.compression);
+    const cipherSuite = s?.cipherSuite ?? agreed.cipherSuite;
+    const signedReceipt = request.signedReceipt ?? (ours && partner.level >= 5 && agreed.signedReceipt);
+    if ((sign || encrypt || compress) && partner.level < 5) {
+      throw new ConfigError('OFTP_ERR_CONFIG', `partner "${partner.name}" speaks level ${partner.level}: signing, compressing and encrypting files need OFTP 2 (level 5)`);
     }
+    if (sign || encrypt || compress) return this.#enqueueSealed(partner, request, { sign, encrypt, compress, cipherSuite, signedReceipt });
+    // A plain file with a signed receipt: SFIDCIPH names the receipt's suite; EERPHSH is the hash of the file as sent.
+    const plainSigned = signedReceipt && ours ? { cipherSuite, receiptHash: Buffer.from(await hashFile(request.path, cipherSuite)).toString('hex') } : {};
     const entry = await this.services.spool.enqueue(
       request.path,
       {
@@ -166,7 +195,8 @@ export class Station {
         maxRecordSize: format === 'F' || format === 'V' ? request.recordLength : 0,
         userData: request.userData,
         description: request.description ?? (partner.level >= 5 ? baseName(request.path) : ''),
-        signedReceipt: request.signedReceipt,
+        signedReceipt,
+        ...plainSigned,
         ...request.secured,
         // RFC 2204 levels carry SFIDTIME as HHMMSS: the counter would be cut off on the wire and two
         // files of one second would share an identity (the second discarded as a duplicate).
@@ -174,6 +204,62 @@ export class Station {
       },
       { transfer: request.transfer },
     );
+    await this.recordQueued(entry, request.origin ?? request.path);
+    return entry;
+  }
+
+  /** Envelopes the file (outgoing-envelope.ts) into a work file, spools that (linked, not copied) and removes it. */
+  async #enqueueSealed(partner: PartnerConfig, request: EnqueueRequest, o: { sign: boolean; encrypt: boolean; compress: boolean; cipherSuite: number; signedReceipt: boolean }): Promise<SpoolEntry> {
+    const security = this.services.security!;
+    const signer = o.sign ? await security.keys.key('signing') : undefined;
+    let recipient: Uint8Array | undefined;
+    if (o.encrypt) {
+      const certs = await security.partnerCertificates(partner, 'encryption');
+      if (!certs.use) {
+        throw new ConfigError('OFTP_ERR_CONFIG', `partner "${partner.name}": no usable encryption certificate to encrypt for it (${certs.problems.join('; ') || 'oftp2 cert import --partner NAME --role encryption'})`);
+      }
+      recipient = certs.use;
+    }
+    const format = request.format ?? 'U';
+    const workDir = join(this.store.paths.state, SEALING_DIR);
+    await mkdir(workDir, { recursive: true, mode: 0o700 });
+    const sealed = await sealFile(
+      { path: request.path, format, recordLength: request.recordLength, cipherSuite: o.cipherSuite, sign: signer, encryptFor: recipient, compress: o.compress, hashForReceipt: o.signedReceipt },
+      workDir,
+    );
+    let entry: SpoolEntry;
+    try {
+      entry = await this.services.spool.enqueue(
+        sealed.path,
+        {
+          partner: partner.name,
+          datasetName: request.datasetName ?? datasetNameFor(request.path),
+          originator: this.services.stationId,
+          destination: request.destination ?? partner.odetteId,
+          date: request.date,
+          time: request.time,
+          format,
+          maxRecordSize: sealed.maxRecordSize,
+          userData: request.userData,
+          description: request.description ?? baseName(request.path),
+          securityLevel: sealed.securityLevel,
+          cipherSuite: sealed.cipherSuite,
+          compression: sealed.compression,
+          envelope: sealed.envelope,
+          originalFileSize: sealed.originalFileSize,
+          signedReceipt: o.signedReceipt,
+          receiptHash: o.signedReceipt ? sealed.receiptHash : undefined,
+        },
+        { transfer: 'link' },
+      );
+    } finally {
+      await rm(sealed.path, { force: true });
+    }
+    this.services.log.info(
+      { partner: partner.name, dataset: entry.meta.datasetName, octets: sealed.originalBytes, enveloped: sealed.envelopedBytes, securityLevel: sealed.securityLevel, compression: sealed.compression, cipherSuite: sealed.cipherSuite },
+      'Outbound: file secured and queued',
+    );
+    // The source may go now (the outbox's 'link' moves it): the spool holds the envelope only.
     await this.recordQueued(entry, request.origin ?? request.path);
     return entry;
   }
@@ -199,6 +285,7 @@ export class Station {
       size: m.octets,
       sha256: m.sha256,
       path,
+      ...(m.signedReceipt ? { signedReceipt: true, cipherSuite: m.cipherSuite, receiptHash: m.receiptHash } : {}),
     });
   }
 
@@ -222,6 +309,8 @@ export class Station {
         return { accept: false, esidReason: EsidReason.invalidPassword, text: 'invalid password' };
       }
       if (role === 'responder') {
+        // SSIDAUTH must match (§5.3.2): 'optional' answers what the initiator asked; a mismatch is ESID 12.
+        const secureAuthentication = ssid.level >= 5 && (this.services.security?.responderAuthentication(known, ssid.secureAuthentication) ?? false);
         if (this.#busy.has(known.name)) {
           return { accept: false, esidReason: EsidReason.resourcesNotAvailable, text: 'a session with this partner is already running' };
         }
@@ -235,7 +324,7 @@ export class Station {
         const s = effectivePartnerSettings(station, known);
         return {
           accept: true,
-          overrides: { password: known.passwordToSend, level: s.level, exchangeBufferSize: s.exchangeBufferSize, credit: s.credit, bufferCompression: s.bufferCompression, restart: s.restart, sendReceive: s.sendReceive },
+          overrides: { password: known.passwordToSend, level: s.level, exchangeBufferSize: s.exchangeBufferSize, credit: s.credit, bufferCompression: s.bufferCompression, restart: s.restart, sendReceive: s.sendReceive, secureAuthentication },
         };
       }
       return { accept: true };
@@ -254,6 +343,7 @@ export class Station {
         bufferCompression: base.bufferCompression,
         restart: base.restart,
         sendReceive: base.sendReceive,
+        secureAuthentication: partner !== undefined && (this.services.security?.initiatorWantsAuthentication(partner) ?? false),
       },
       checkPeer,
       timers: { response: { durationMs: station.responseTimeoutSeconds * 1000, onExpiry: 'esid' } },
@@ -384,10 +474,15 @@ export class Station {
       clearTimeout(cutOff);
       if (timedOut) this.services.log.warn({ sessions: this.#running.size }, 'sessions still saving their state at shutdown');
     }
+    await this.services.processor?.close();
+    await this.services.security?.close();
     await this.services.history.close();
     await releaseLock(this.#lockPath);
   }
 }
+
+/** Where files are enveloped at enqueue before they are spooled (in the state directory; cleared at open). */
+const SEALING_DIR = 'sealing';
 
 /**
  * As responder: a TLS connection may carry only the SSID of a partner its certificate is bound to

@@ -76,8 +76,17 @@ test('both sides send only: ESID 10 and the file stays queued', async (t) => {
 
 // ---- SFID refusals (SFNA) from crafted SFIDs ----
 
+/** A file services agreement (partners[].fileServices) under which A takes no file service from B. */
+const REFUSE_FILE_SERVICES = {
+  receive: { cipherSuites: [], encryption: 'refused', signature: 'refused', compression: 'refused', signedReceipts: 'refused', certificateExchange: 'refused' },
+};
+
 test('SFID refusals: destination, originator, names escaping the inbox, file services; each with its SFNA reason', async (t) => {
-  const pair = await StationPair.create(t, { aExtraPartners: [{ name: 'c', odetteId: 'O0013000000STATIONC', passwordToSend: 'X', passwordExpected: 'Y' }] });
+  // B's agreement with A allows no file service: each one is refused with its own reason.
+  const pair = await StationPair.create(t, {
+    aPartner: { fileServices: REFUSE_FILE_SERVICES },
+    aExtraPartners: [{ name: 'c', odetteId: 'O0013000000STATIONC', passwordToSend: 'X', passwordExpected: 'Y' }],
+  });
   const file = unstructured(2000);
   const cases: { what: string; overrides: Parameters<typeof sfidFor>[1]; reason: number }[] = [
     { what: 'destination not this station', overrides: { destination: 'O0013000000ELSEWHERE' }, reason: 2 },
@@ -130,6 +139,46 @@ test('SFID refusals: destination, originator, names escaping the inbox, file ser
   const byTime = new Map(failed.map((r) => [r.time, r]));
   assert.match(byTime.get('1203040000')?.reason ?? '', /^SFNA 0?2$/);
   assert.match(byTime.get('1203040001')?.reason ?? '', /^SFNA 0?3$/);
+});
+
+test('SFID refusals under the default agreement: what the station cannot do or the agreement does not allow, each with its SFNA reason', async (t) => {
+  // A has no keys and no certificates of B: the defaults allow every service, but A can neither
+  // decrypt, nor verify B's signature, nor sign a receipt; and B must sign and encrypt under `required`.
+  const pair = await StationPair.create(t, { aPartner: { fileServices: { receive: { cipherSuites: [2, 4] } } } });
+  const file = unstructured(2000);
+  const cases: { what: string; overrides: Parameters<typeof sfidFor>[1]; reason: number; text: RegExp }[] = [
+    { what: 'suite 06 not in the agreement', overrides: { securityLevel: 1, cipherSuite: 6, envelope: 1 }, reason: 15, text: /not accepted from this partner \(accepted: 02, 04\)/ },
+    { what: 'suite 07 unknown', overrides: { cipherSuite: 7, envelope: 1 }, reason: 15, text: /not supported/ },
+    { what: 'encrypted, no decryption key', overrides: { securityLevel: 1, cipherSuite: 4, envelope: 1 }, reason: 16, text: /no decryption key/ },
+    { what: 'signed, no signing certificate of B', overrides: { securityLevel: 2, cipherSuite: 4, envelope: 1 }, reason: 19, text: /no signing certificate/ },
+    { what: 'signed without a suite', overrides: { securityLevel: 2, envelope: 1 }, reason: 19, text: /./ },
+    { what: 'compressed, not enveloped', overrides: { compression: 1 }, reason: 99, text: /must be enveloped/ },
+    { what: 'signed EERP, no suite', overrides: { signedReceipt: true }, reason: 15, text: /needs a cipher suite/ },
+    { what: 'signed EERP, no signing key', overrides: { signedReceipt: true, cipherSuite: 2 }, reason: 99, text: /no signing key/ },
+  ];
+  const offers = cases.map((c, i) => ({ sfid: sfidFor(file, { time: `12030500${String(i).padStart(2, '0')}`, ...c.overrides }), file }));
+  const run = await runScriptedInitiator({ port: pair.proxy.port, offers });
+  await pair.waitForSessionsA(1);
+  const got = refusals(run.log);
+  assert.equal(got.length, cases.length);
+  for (const [i, c] of cases.entries()) {
+    assert.equal(got[i]!.reason, c.reason, `${c.what}: SFNA ${c.reason} (${got[i]!.text})`);
+    assert.match(got[i]!.text, c.text, c.what);
+    assert.equal(got[i]!.retry, false);
+  }
+  assert.deepEqual(await allFiles(join(pair.dirA, 'inbox')), []);
+});
+
+test('SFID refusals under a required agreement: unencrypted SFNA 17, unsigned SFNA 20', async (t) => {
+  const pair = await StationPair.create(t, { aPartner: { fileServices: { receive: { encryption: 'required' } } } });
+  const file = unstructured(500);
+  let run = await runScriptedInitiator({ port: pair.proxy.port, offers: [{ sfid: sfidFor(file, { time: '1203060001' }), file }] });
+  assert.equal(refusals(run.log)[0]?.reason, 17);
+  await pair.close();
+  const pair2 = await StationPair.create(t, { aPartner: { fileServices: { receive: { signature: 'required' } } } });
+  run = await runScriptedInitiator({ port: pair2.proxy.port, offers: [{ sfid: sfidFor(file, { time: '1203060002' }), file }] });
+  assert.equal(refusals(run.log)[0]?.reason, 20);
+  assert.match(refusals(run.log)[0]!.text, /must sign/);
 });
 
 test('a dataset name with NUL cannot get past the codec: ESID 06, nothing written', async (t) => {
