@@ -6,7 +6,6 @@
 // - its next deadline is armed as a timer;
 // - 'closeTransport' ends the stream once the output is flushed.
 // `run()` resolves with the session's end once the stream has closed.
-import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { EsidReason } from '../protocol/reason-codes.ts';
@@ -163,7 +162,17 @@ export class SessionDriver {
     this.#write();
     const stream = this.#stream;
     if (stream.writableNeedDrain && !this.#streamClosed) {
-      await Promise.race([once(stream, 'drain'), once(stream, 'close')]);
+      // Both listeners go once either fires: Promise.race over events.once() left the loser attached,
+      // a 'close' and an 'error' listener per wait, thousands on a long send (O(n) removals, warnings).
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          stream.off('drain', done);
+          stream.off('close', done);
+          resolve();
+        };
+        stream.on('drain', done);
+        stream.on('close', done);
+      });
     }
   }
 

@@ -245,3 +245,21 @@ test('a wrong passphrase for our TLS key stops serveTls with one clear line', as
   t.after(() => station.close());
   await assert.rejects(station.serveTls(undefined, { host: '127.0.0.1', port: 0 }), /^ConfigError: key "k" \(.*\): wrong passphrase \(from passphrase file .*pass\), or the file is damaged$/);
 });
+
+test('regression: a long send over TLS leaves no listeners behind (each wait for drain leaked a close and an error listener)', async (t) => {
+  const warnings: Error[] = [];
+  const onWarning = (w: Error) => warnings.push(w);
+  process.on('warning', onWarning);
+  t.after(() => process.off('warning', onWarning));
+  const pair = await createPair(t);
+  // 4 MB in 99999-octet exchange buffers: each write is larger than the socket's 16 KiB high-water
+  // mark, so each of the ~40 writes waits for 'drain'.
+  const bytes = Buffer.alloc(4_000_000, 0x5a);
+  const dataset = await queue(pair.b, 'a', pair.root, 'long.bin', bytes);
+  const b = await pair.b.send('a');
+  await pair.waitA(1);
+  assert.equal(b.ended.normal, true, b.ended.reasonText);
+  assert.deepEqual(await readFile(join(pair.root, 'a', 'inbox', 'b', dataset)), bytes);
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map((w) => w.message), []);
+});
