@@ -47,3 +47,31 @@ test('bad arguments and bad config give one line and a non-zero exit, never a st
   assert.equal(again.code, 1);
   assert.match(again.err, /already exists; refusing to overwrite/);
 });
+
+test('partner security shows the agreement with its defaults, changes it, and refuses bad values', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'oftp2-cli-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  assert.equal(oftp2('init', '-d', dir, '--odette-id', 'O0013000000PLANT').code, 0);
+  assert.equal(oftp2('partner', 'add', 'acme', '-d', dir, '--odette-id', 'O0013000000ACME', '--password-out', 'PW1', '--password-in', 'PW2').code, 0);
+  const shown = oftp2('partner', 'security', 'acme', '-d', dir);
+  assert.equal(shown.code, 0, shown.err);
+  assert.match(shown.out, /secure authentication\s+off\n/);
+  assert.match(shown.out, /send: file services\s+none\n/);
+  assert.match(shown.out, /receive: cipher suites\s+01, 02, 03, 04, 05, 06\n/);
+  const set = oftp2('partner', 'security', 'acme', '-d', dir, '--secure-auth', 'required', '--send', 'sign+encrypt', '--cipher-suite', '4', '--compress', '--signed-receipt', '--accept-suites', '2,4', '--encryption', 'required');
+  assert.equal(set.code, 0, set.err);
+  assert.match(set.out, /secure authentication\s+required\n/);
+  assert.match(set.out, /send: file services\s+sign\+encrypt\n/);
+  assert.match(set.out, /send: cipher suite\s+04\n/);
+  assert.match(set.out, /send: compression\s+on\n/);
+  assert.match(set.out, /receive: cipher suites\s+02, 04\n/);
+  assert.match(set.out, /receive: encryption\s+required\n/);
+  assert.match(oftp2('partner', 'security', 'acme', '-d', dir).out, /send: signed receipts\s+asked for\n/, 'kept in station.json');
+  const badSuite = oftp2('partner', 'security', 'acme', '-d', dir, '--cipher-suite', '9');
+  assert.equal(badSuite.code, 1);
+  assert.match(badSuite.err, /cipherSuite must be equal to one of the allowed values/);
+  const badSend = oftp2('partner', 'security', 'acme', '-d', dir, '--send', 'everything');
+  assert.equal(badSend.code, 2);
+  assert.match(badSend.err, /--send is one of none, encrypt, sign, sign\+encrypt/);
+  assert.equal(oftp2('partner', 'security', 'nobody', '-d', dir).code, 1);
+});
