@@ -19,7 +19,8 @@ import type { StationSecurity } from './station-security.ts';
 
 /**
  * When we get the turn, the partner's received files still being opened are waited for this long, so
- * their EERP/NERP goes out in the same session (later ones go in the next).
+ * their EERP/NERP goes out in the same session (later ones go in the next). The partner waits for our
+ * next command meanwhile: StationServices.receiptWaitMs keeps it within half our own response timer.
  */
 const RECEIPT_WAIT_MS = 60_000;
 
@@ -42,6 +43,8 @@ export interface StationServices {
   security?: StationSecurity;
   /** Opens received secured files after EFPA (src/station/incoming-processing.ts). */
   processor?: IncomingProcessor;
+  /** Longest wait for files being opened when we get the turn, ms (default RECEIPT_WAIT_MS). */
+  receiptWaitMs?: number;
 }
 
 export interface InboxLayout {
@@ -237,7 +240,7 @@ export class StationSessionHandler implements SessionHandler {
   async #speak(io: DriverIo): Promise<void> {
     const partner = this.partner!;
     // Files received in this session are opened after their EFPA: their receipts go out now if ready.
-    await this.#services.processor?.idle(partner.name, RECEIPT_WAIT_MS);
+    await this.#services.processor?.idle(partner.name, this.#services.receiptWaitMs ?? RECEIPT_WAIT_MS);
     const [receipt] = await this.#services.receipts.list(partner.name);
     if (receipt) {
       this.#receiptInFlight = receipt;

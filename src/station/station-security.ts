@@ -13,7 +13,6 @@ import { ConfigError } from '../errors.ts';
 import { FileKeyStore } from '../keystore/file-key-store.ts';
 import type { KeyStore, PrivateKeyHandle } from '../keystore/key-store.ts';
 import type { Eerp, Nerp } from '../protocol/command-types.ts';
-import { cipherSuite } from '../security/cipher-suites.ts';
 import { type CertificatePurpose, parseCertificates } from '../security/certificates.ts';
 import { partnerCertificates, resolveIn } from '../security/certificates-store.ts';
 import { checkAgainstPartner, loadPartnerTrust } from '../security/certificates-tls.ts';
@@ -247,10 +246,4 @@ export class StationSecurity {
   close(): Promise<void> {
     return this.keys.close();
   }
-}
-
-/** A suite code that exists, or a ConfigError naming where it came from. */
-export function knownSuite(code: number, where: string): number {
-  if (!cipherSuite(code)) throw new ConfigError('OFTP_ERR_CONFIG', `${where}: cipher suite ${code} is not one we support (01–06)`);
-  return code;
 }

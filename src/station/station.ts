@@ -124,6 +124,7 @@ export class Station {
         checkpointIntervalBytes: store.config.station.checkpointIntervalBytes,
         log,
         security: new StationSecurity(store.config, store.paths.dataDir),
+        receiptWaitMs: Math.min(60_000, store.config.station.responseTimeoutSeconds * 500),
       };
       services.processor = new IncomingProcessor(state, store.paths.dataDir, services);
       const station = new Station(store, services, lockPath, allocator);
