@@ -267,9 +267,12 @@ export class IncomingFile {
   /** File offset where the write buffer starts (octets before it are written or being written). */
   #flushedOctets: number;
   #durable: { octets: number; records: number; units: number };
-  /** The buffer being filled, and the other one (written in the background while this one fills). */
+  /**
+   * The buffer being filled, and the other one (written in the background while this one fills),
+   * allocated when first needed: a small file never needs it.
+   */
   #buffer: Buffer;
-  #spare: Buffer;
+  #spare: Buffer | undefined;
   #buffered = 0;
   /** The background write of the spare buffer; rejects with its I/O error. */
   #writing: Promise<void> | undefined;
@@ -298,7 +301,6 @@ export class IncomingFile {
     this.#flushedOctets = init.start.octets;
     this.#durable = { ...init.start };
     this.#buffer = Buffer.allocUnsafe(init.bufferSize);
-    this.#spare = Buffer.allocUnsafe(init.bufferSize);
     this.restartPosition = durableRestartPosition({ transmissionFormat: this.transmissionFormat, ...init.start });
   }
 
@@ -552,7 +554,7 @@ export class IncomingFile {
     const length = this.#buffered;
     const position = this.#flushedOctets;
     const full = this.#buffer;
-    this.#buffer = this.#spare;
+    this.#buffer = this.#spare ?? Buffer.allocUnsafe(full.length);
     this.#spare = full;
     this.#buffered = 0;
     this.#flushedOctets += length;

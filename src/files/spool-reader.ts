@@ -48,8 +48,8 @@ export class SpoolReader implements AsyncIterable<Uint8Array> {
   readonly #path: string;
   readonly #maxRecordSize: number;
   readonly #chunkSize: number;
-  /** With `recycle`: the two read buffers, and which one the next read fills. */
-  readonly #buffers: Buffer[] | undefined;
+  /** With `recycle`: the two read buffers (allocated at first use), and which one the next read fills. */
+  readonly #buffers: (Buffer | undefined)[] | undefined;
   #turn = 0;
   #octets: number;
   #records: number;
@@ -77,9 +77,7 @@ export class SpoolReader implements AsyncIterable<Uint8Array> {
     this.#maxRecordSize = maxRecordSize;
     this.start = start;
     this.#chunkSize = chunkSize;
-    // F reads whole records: up to chunkSize rounded down to records, at least one record.
-    const readSize = format === 'F' ? Math.max(1, Math.floor(chunkSize / maxRecordSize)) * maxRecordSize : chunkSize;
-    this.#buffers = recycle ? [Buffer.allocUnsafeSlow(readSize), Buffer.allocUnsafeSlow(readSize)] : undefined;
+    this.#buffers = recycle ? [undefined, undefined] : undefined;
     this.#octets = start.offset;
     this.#records = start.records;
     this.#units = start.units;
@@ -147,7 +145,9 @@ export class SpoolReader implements AsyncIterable<Uint8Array> {
     if (this.#closed) throw badState('SpoolReader is closed');
     let buffer: Buffer;
     if (this.#buffers) {
-      buffer = this.#buffers[this.#turn]!.subarray(0, length);
+      // The first read is the largest this file needs (a whole chunk, or the rest of a small file).
+      const own = (this.#buffers[this.#turn] ??= Buffer.allocUnsafeSlow(length));
+      buffer = own.length >= length ? own.subarray(0, length) : Buffer.allocUnsafe(length);
       this.#turn ^= 1;
     } else {
       buffer = Buffer.allocUnsafe(length);

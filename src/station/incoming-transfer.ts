@@ -131,8 +131,14 @@ export type SfidDecision =
   | { accept: true; transfer: IncomingTransfer; restartPosition: number }
   | { accept: false; reason: number; retry: boolean; reasonText: string };
 
-/** Each of the partial's two write buffers: one is written in the background while DATA fills the other. */
-const WRITE_BUFFER_SIZE = 1024 * 1024;
+/**
+ * Each of the partial's two write buffers (one is written in the background while DATA fills the
+ * other): 1 MiB, or less for a file announced smaller (SFIDFSIZ, 1K blocks), so that small files do
+ * not allocate megabytes each. A wrong announcement only costs more writes.
+ */
+const MAX_WRITE_BUFFER = 1024 * 1024;
+const writeBufferFor = (fileSizeBlocks: number): number =>
+  Math.min(MAX_WRITE_BUFFER, Math.max(4096, Math.ceil(((fileSizeBlocks || 0) + 1) / 4) * 4096));
 
 const refuse = (reason: number, retry: boolean, reasonText: string): SfidDecision => ({ accept: false, reason, retry, reasonText });
 
@@ -185,7 +191,7 @@ export async function decideIncoming(sfid: Sfid, policy: ReceivingPolicy, parame
       partialDir,
       identity,
       { ...sfid, restartPosition: parameters.restart ? sfid.restartPosition : 0 },
-      { bufferSize: WRITE_BUFFER_SIZE },
+      { bufferSize: writeBufferFor(sfid.fileSize) },
     );
   } catch (err) {
     if (err instanceof FileRefusedError) return refuse(err.fileReason, err.retry, err.message);
