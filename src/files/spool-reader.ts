@@ -146,7 +146,11 @@ export class SpoolReader implements AsyncIterable<Uint8Array> {
     let buffer: Buffer;
     if (this.#buffers) {
       // The first read is the largest this file needs (a whole chunk, or the rest of a small file).
-      const own = (this.#buffers[this.#turn] ??= Buffer.allocUnsafeSlow(length));
+      let own = this.#buffers[this.#turn];
+      if (own === undefined) {
+        own = Buffer.allocUnsafeSlow(length);
+        this.#buffers[this.#turn] = own;
+      }
       buffer = own.length >= length ? own.subarray(0, length) : Buffer.allocUnsafe(length);
       this.#turn ^= 1;
     } else {

@@ -304,7 +304,9 @@ export class Spool {
       throw ioError('rename', `${entry.dir} -> ${doomed}`, err);
     }
     await fsyncDir(partnerDir);
-    await removeTree(doomed);
+    // Out of the queue, durably: deleting its files need not hold up the caller (freeing blocks is
+    // slow on a filesystem mounted with `discard`); .trash is cleared at open if this never finishes.
+    removeTree(doomed).catch(() => {});
   }
 
   loadCheckpoint(entry: SpoolEntry): Promise<OutgoingCheckpoint> {
