@@ -13,11 +13,12 @@
 // - checkpoint() = flush + fsync data, then persist {octets, records, units} atomically: a checkpoint
 //   never claims data that is not durable. close() keeps the partial for a later restart (anything
 //   after the last checkpoint is dropped then, exactly as a crash would).
-// - commit() = flush + fsync, then give the partial its final name without ever replacing a file
-//   (hard link + unlink; on collision NAME~1, NAME~2, ...), fsync both directories, drop the checkpoint.
+// - commit() = flush + fsync (unless sync() already made everything durable), then give the partial
+//   its final name without ever replacing a file (hard link + unlink; on collision NAME~1, NAME~2, ...),
+//   drop the checkpoint, and fsync both directories (in parallel).
 // Counts (EFID): F/V records; units = user data octets, for V without the local 2-octet prefixes;
 // a file travelling as U (secured) counts octets and no records.
-import { type FileHandle, open } from 'node:fs/promises';
+import { type FileHandle, open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { VirtualFileFormat } from '../protocol/command-types.ts';
 import { OftpError } from '../errors.ts';
@@ -158,7 +159,9 @@ export async function openIncoming(
       await fh.truncate(start.octets);
       await fh.sync();
     }
-    await fsyncDir(tempDir);
+    // No fsync of tempDir for the new name: nothing durable refers to the partial until a checkpoint,
+    // and writing the checkpoint fsyncs this directory; a partial whose name a crash loses is simply
+    // received again from 0. (The commit links the data into the final directory and fsyncs that.)
     const file = new IncomingFile({
       fh,
       tempDir,
@@ -281,6 +284,8 @@ export class IncomingFile {
   #recordFilled = 0;
   #busy = false;
   #state: 'open' | 'closed' | 'committed' | 'discarded' = 'open';
+  /** Octets made durable by the last sync() (-1: none yet). */
+  #syncedOctets = -1;
 
   constructor(init: IncomingInit) {
     this.#fh = init.fh;
@@ -390,18 +395,35 @@ export class IncomingFile {
    */
   checkpoint(): Promise<number> {
     return this.#exclusive(async () => {
-      await this.#flush();
-      try {
-        await this.#fh.sync();
-      } catch (err) {
-        throw ioError('fsync', this.partPath, err);
-      }
+      await this.#syncData();
       const point = { octets: this.#octets, records: this.#records, units: this.#units };
       const saved: IncomingCheckpoint = { ...this.#base, ...point, updatedAt: new Date(this.#now()).toISOString() };
       await writeJsonAtomic(this.#checkpointPath, saved);
       this.#durable = point;
       return this.progress().durableRestartPosition;
     });
+  }
+
+  /**
+   * Makes everything written so far durable (flush + fsync) without recording a checkpoint, so that
+   * the fsync can overlap other work before commit(); commit() then skips its own fsync unless more
+   * was written since.
+   */
+  sync(): Promise<void> {
+    return this.#exclusive(async () => {
+      await this.#syncData();
+    });
+  }
+
+  async #syncData(): Promise<void> {
+    await this.#flush();
+    if (this.#syncedOctets === this.#octets) return;
+    try {
+      await this.#fh.sync();
+    } catch (err) {
+      throw ioError('fsync', this.partPath, err);
+    }
+    this.#syncedOctets = this.#octets;
   }
 
   /**
@@ -438,12 +460,7 @@ export class IncomingFile {
     return this.#exclusive(async () => {
       assertSafeFileName(finalName);
       if (this.#recordFilled > 0) throw badState('cannot commit with an incomplete record');
-      await this.#flush();
-      try {
-        await this.#fh.sync();
-      } catch (err) {
-        throw ioError('fsync', this.partPath, err);
-      }
+      await this.#syncData();
       await this.#fh.close().catch(() => {});
       this.#state = 'closed';
       await mkdirDurable(finalDir);
@@ -465,15 +482,14 @@ export class IncomingFile {
             }
             throw err;
           }
-          if (placed) {
-            await fsyncDir(finalDir);
-            return candidate;
-          }
+          if (placed) return candidate;
         }
         throw ioError('commit', join(finalDir, finalName), new Error(`more than ${MAX_COLLISIONS} collisions`));
       });
-      await fsyncDir(this.#tempDir);
-      await unlinkDurable(this.#checkpointPath);
+      // The new name, and the partial's (and its checkpoint's) removal: both directories are fsynced
+      // together, and the commit is durable only once both are.
+      await unlinkIfExists(this.#checkpointPath);
+      await Promise.all([fsyncDir(finalDir), fsyncDir(this.#tempDir)]);
       this.#state = 'committed';
       this.#locks.delete(this.partPath);
       return { path: join(finalDir, name), name, octets: this.#octets, records: this.#records, units: this.#units };
@@ -604,5 +620,14 @@ export class IncomingFile {
     } finally {
       this.#busy = false;
     }
+  }
+}
+
+/** Removes a file if it exists; the caller fsyncs its directory. */
+async function unlinkIfExists(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw ioError('unlink', path, err);
   }
 }

@@ -7,10 +7,10 @@
 // Each partner's receipts are held in memory once read (this instance owns the directory): a session
 // sends them one at a time and lists the store before each, and every add checks for a duplicate; with
 // thousands owed, reading the folder and every file each time was quadratic.
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Eerp, Nerp } from '../protocol/command-types.ts';
-import { mkdirDurable, readJsonIfExists, unlinkDurable, writeJsonAtomic } from './durable-fs.ts';
+import { fsyncDir, mkdirDurable, readJsonIfExists, unlinkDurable, writeJsonAtomic } from './durable-fs.ts';
 import { badArgument, errnoCode, ioError } from './file-errors.ts';
 import { assertSafeFileName, identityKey } from './naming.ts';
 
@@ -163,9 +163,44 @@ export class PendingReceiptStore {
     assertSafeFileName(partner);
     if (!RECEIPT_NAME.test(`${id}.json`)) throw badArgument(`not a receipt id: ${JSON.stringify(id)}`);
     assertSafeFileName(`${id}.json`);
+    this.forget(partner, id);
     await unlinkDurable(join(this.dir, partner, `${id}.json`));
-    const index = await this.#indexFor(partner);
-    if (index.byName.delete(`${id}.json`)) index.bySuffix.delete(`${id}.json`.slice(13));
+  }
+
+  /**
+   * remove() for many receipts of one partner: one directory fsync for all. Unknown ids are ignored.
+   */
+  async removeMany(partner: string, ids: readonly string[]): Promise<void> {
+    assertSafeFileName(partner);
+    if (ids.length === 0) return;
+    for (const id of ids) {
+      if (!RECEIPT_NAME.test(`${id}.json`)) throw badArgument(`not a receipt id: ${JSON.stringify(id)}`);
+      assertSafeFileName(`${id}.json`);
+      this.forget(partner, id);
+    }
+    const partnerDir = join(this.dir, partner);
+    for (const id of ids) {
+      try {
+        await unlink(join(partnerDir, `${id}.json`));
+      } catch (err) {
+        if (errnoCode(err) !== 'ENOENT') throw ioError('unlink', join(partnerDir, `${id}.json`), err);
+      }
+    }
+    await fsyncDir(partnerDir);
+  }
+
+  /**
+   * Drops a receipt from what list() returns from now on, without touching its file (remove() does
+   * both): a session can move on to the next receipt while the file's removal is still being written.
+   */
+  forget(partner: string, id: string): void {
+    const name = `${id}.json`;
+    this.#index.get(partner)?.then(
+      (index) => {
+        if (index.byName.delete(name)) index.bySuffix.delete(name.slice(13));
+      },
+      () => {},
+    );
   }
 }
 

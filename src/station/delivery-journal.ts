@@ -28,8 +28,22 @@ export type Settled = { delivered: true; path: string | undefined; entry: Journa
 
 export class DeliveryJournal {
   readonly #dir: string;
+  /** Entries whose file is committed and whose recording is still being written (this process). */
+  readonly #committed = new Set<string>();
   constructor(dir: string) {
     this.#dir = dir;
+  }
+
+  /**
+   * The file of entry `key` is in the inbox; its EERP and history are still being written. Until
+   * finish(), isCommitted() says so, so a resend of the same identity meanwhile is a duplicate.
+   */
+  markCommitted(key: string): void {
+    this.#committed.add(key);
+  }
+
+  isCommitted(key: string): boolean {
+    return this.#committed.has(key);
   }
 
   #path(key: string): string {
@@ -44,12 +58,31 @@ export class DeliveryJournal {
   }
 
   /** The delivery is fully recorded elsewhere (EERP queued, history written). */
+  /** finish() for many entries: one directory fsync for all. */
+  async finishMany(keys: readonly string[]): Promise<void> {
+    if (keys.length === 0) return;
+    try {
+      for (const key of keys) {
+        try {
+          await unlink(this.#path(key));
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        }
+      }
+      await syncDirectory(this.#dir);
+    } finally {
+      for (const key of keys) this.#committed.delete(key);
+    }
+  }
+
   async finish(key: string): Promise<void> {
     try {
       await unlink(this.#path(key));
       await syncDirectory(this.#dir);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    } finally {
+      this.#committed.delete(key);
     }
   }
 

@@ -112,6 +112,8 @@ export interface Progress {
 }
 
 export const outId = (key: string) => `out:${key}`;
+/** Acknowledged receipts removed per batch (one history fsync and one directory fsync each). */
+const BATCH = 64;
 export const inId = (key: string) => `in:${key}`;
 
 export class StationSessionHandler implements SessionHandler {
@@ -132,6 +134,18 @@ export class StationSessionHandler implements SessionHandler {
   /** The folder #incoming is received into. */
   #incomingDir: string | undefined;
   #receiptInFlight: StoredReceipt | undefined;
+  /** Deliveries whose EERP and history are being written: the turn to speak waits for them. */
+  readonly #recordings = new Set<Promise<void>>();
+  /** The first of them that failed: the session ends on it (ESID 99), as if it had failed before EFPA. */
+  #recordingFailed: unknown;
+  /** Delivery journal entries whose delivery is recorded: removed together (#finishJournal). */
+  #journalDone: string[] = [];
+  /** Receipts the peer acknowledged (RTR), removed together once 'acknowledged' is durable (#finishAcks). */
+  #acked: { partner: string; id: string }[] = [];
+  /** Spool entries sent (EFPA) whose removal is still being written: not offered again. */
+  readonly #leaving = new Set<string>();
+  /** Writes running behind the protocol (#inBackground). */
+  readonly #background = new Set<Promise<void>>();
   /** Spool entries refused with retry in this session: offered again next session. */
   readonly #deferred = new Set<string>();
 
@@ -203,6 +217,25 @@ export class StationSessionHandler implements SessionHandler {
     this.#incoming = undefined;
     await this.#outgoing?.close();
     this.#outgoing = undefined;
+    // Batches and lazy history changes are written before the session is reported ended.
+    await Promise.allSettled([...this.#recordings]);
+    await this.#finishJournal().catch((err) => this.#log('warn', { err: String(err) }, 'removing delivery journal entries failed'));
+    await this.#finishAcks().catch((err) => this.#log('warn', { err: String(err) }, 'removing acknowledged receipts failed'));
+    await this.#services.history.flush().catch(() => {});
+    while (this.#background.size > 0) await Promise.all(this.#background);
+  }
+
+  /**
+   * Runs a write whose durability nothing in this session waits for (see the callers), without
+   * holding up the protocol; close() waits for all of them, a failure is logged.
+   */
+  #inBackground(work: Promise<unknown>, what: string): void {
+    const tracked = work.then(
+      () => {},
+      (err) => this.#log('warn', { err: String(err) }, `${what} failed`),
+    );
+    this.#background.add(tracked);
+    tracked.then(() => this.#background.delete(tracked));
   }
 
   // ---- secure authentication (§4.2.3) ----
@@ -239,6 +272,11 @@ export class StationSessionHandler implements SessionHandler {
 
   async #speak(io: DriverIo): Promise<void> {
     const partner = this.partner!;
+    // EERPs of files received in this session go out in this session: their recording must be done.
+    // One that failed ends the session as a local failure (the journal completes it at the next start).
+    while (this.#recordings.size > 0) await Promise.allSettled(this.#recordings);
+    if (this.#recordingFailed !== undefined) throw this.#recordingFailed;
+    await this.#finishJournal();
     // Files received in this session are opened after their EFPA: their receipts go out now if ready.
     await this.#services.processor?.idle(partner.name, this.#services.receiptWaitMs ?? RECEIPT_WAIT_MS);
     const [receipt] = await this.#services.receipts.list(partner.name);
@@ -248,7 +286,7 @@ export class StationSessionHandler implements SessionHandler {
       return;
     }
     for (const entry of await this.#services.spool.list(partner.name)) {
-      if (this.#deferred.has(entry.meta.id)) continue;
+      if (this.#deferred.has(entry.meta.id) || this.#leaving.has(entry.meta.id)) continue;
       if (this.#services.history.get(outId(identityKey(entry.meta)))?.state === 'delivered') {
         // Its EERP arrived, so the file is at its destination: a crash only cost us the spool removal
         // at EFPA. Sending it again would turn 'delivered' back into 'sending' for a whole resend.
@@ -268,7 +306,9 @@ export class StationSessionHandler implements SessionHandler {
   async #startSending(restartPosition: number, io: DriverIo): Promise<void> {
     const { entry, sfid } = this.#offered!;
     this.#outgoing = await OutgoingTransfer.start(entry, this.#services.spool, this.#parameters!, restartPosition);
-    await this.#record(sfid, 'out', { state: 'sending', size: entry.meta.octets, sha256: entry.meta.sha256 });
+    // An in-progress mark: nothing depends on it being durable (a crash leaves the file queued either
+    // way), so it costs no fsync of its own: it is written with the next durable change (lazy).
+    this.#inBackground(this.#record(sfid, 'out', { state: 'sending', size: entry.meta.octets, sha256: entry.meta.sha256 }, { lazy: true }), 'history (sending)');
     this.#log('info', { dataset: sfid.datasetName, restartPosition }, 'Outbound: sending file');
     await this.#sendWindow(io);
   }
@@ -281,8 +321,15 @@ export class StationSessionHandler implements SessionHandler {
 
   async #sent(): Promise<void> {
     const { entry, sfid } = this.#offered!;
-    await this.#record(sfid, 'out', { state: 'sent', size: entry.meta.octets, sha256: entry.meta.sha256 });
-    await this.#services.spool.remove(entry);
+    // The peer holds the file durably (EFPA). Recording 'sent' and taking the entry out of the spool
+    // are written behind the next file: a crash before they land only means the file is offered again
+    // next session, which the receiver answers as a duplicate (exactly-once is its side's journal).
+    // This session does not offer it again (#leaving).
+    this.#leaving.add(entry.meta.id);
+    this.#inBackground(
+      Promise.all([this.#record(sfid, 'out', { state: 'sent', size: entry.meta.octets, sha256: entry.meta.sha256 }, { lazy: true }), this.#services.spool.remove(entry)]),
+      'recording a sent file',
+    );
     this.#offered = undefined;
     this.#outgoing = undefined;
     this.summary.sent++;
@@ -305,13 +352,39 @@ export class StationSessionHandler implements SessionHandler {
     if (!sent) return;
     this.summary.receiptsSent++;
     const r = sent.receipt;
+    let acknowledged: Promise<unknown> = Promise.resolve();
     if (r.cmd === 'EERP') {
       // Our EERP names the file's originator as DEST and us as ORIG (§5.3.13).
       const key = identityKey({ datasetName: r.datasetName, date: r.date, time: r.time, originator: r.destination, destination: r.originator });
       const known = this.#services.history.get(inId(key));
-      if (known) await this.#services.history.record({ ...known, state: 'acknowledged' });
+      if (known) acknowledged = this.#services.history.record({ ...known, state: 'acknowledged' }, { lazy: true });
     }
-    await this.#services.receipts.remove(sent.partner, sent.id);
+    // The peer has the receipt. Recording that is not something the peer waits for: the next EERP
+    // goes out at once; 'acknowledged' is recorded lazily and the receipt files are removed in
+    // batches once it is durable (#finishAcks). A crash before they land only sends these receipts
+    // again next session, which the peer takes as duplicates.
+    this.#services.receipts.forget(sent.partner, sent.id);
+    this.#inBackground(acknowledged, 'history (acknowledged)');
+    this.#acked.push({ partner: sent.partner, id: sent.id });
+    if (this.#acked.length >= BATCH) this.#inBackground(this.#finishAcks(), 'removing acknowledged receipts');
+  }
+
+  /** Removes the journal entries of recorded deliveries: one directory fsync for the batch. */
+  async #finishJournal(): Promise<void> {
+    const keys = this.#journalDone;
+    this.#journalDone = [];
+    await this.#services.journal.finishMany(keys);
+  }
+
+  /** Makes 'acknowledged' durable, then removes those receipts: one fsync each for the batch. */
+  async #finishAcks(): Promise<void> {
+    const acked = this.#acked;
+    this.#acked = [];
+    if (acked.length === 0) return;
+    await this.#services.history.flush();
+    const byPartner = new Map<string, string[]>();
+    for (const { partner, id } of acked) byPartner.set(partner, [...(byPartner.get(partner) ?? []), id]);
+    for (const [partner, ids] of byPartner) await this.#services.receipts.removeMany(partner, ids);
   }
 
   async #receiptReceived(receipt: Eerp | Nerp): Promise<void> {
@@ -370,6 +443,7 @@ export class StationSessionHandler implements SessionHandler {
       checkpointIntervalBytes: services.checkpointIntervalBytes,
       alreadyDelivered: async (identity) => {
         const key = identityKey(identity);
+        if (services.journal.isCommitted(key)) return true; // delivered, recording still being written
         const state = services.history.get(inId(key))?.state;
         if (state === 'received' || state === 'acknowledged') return true;
         // Received before and being opened, or opened and failed (NERP): a resend is a duplicate too.
@@ -393,7 +467,8 @@ export class StationSessionHandler implements SessionHandler {
     }
     this.#incoming = decision.transfer;
     this.#incomingDir = inboxDir;
-    if (!decision.transfer.duplicate) await this.#record(sfid, 'in', { state: 'receiving' });
+    // An in-progress mark, like 'sending': written with the next durable change ('received').
+    if (!decision.transfer.duplicate) this.#inBackground(this.#record(sfid, 'in', { state: 'receiving' }, { lazy: true }), 'history (receiving)');
     this.#log('info', { dataset: sfid.datasetName, restartPosition: decision.restartPosition, duplicate: decision.transfer.duplicate }, 'Inbound: receiving file');
     this.#session.acceptFile(decision.restartPosition, io.now());
   }
@@ -423,7 +498,17 @@ export class StationSessionHandler implements SessionHandler {
     const signReceipt = sfid.signedReceipt && sfid.destination === this.#services.stationId ? { cipherSuite: sfid.cipherSuite } : undefined;
     if (!transfer.duplicate) {
       const file = transfer.partial!;
-      await this.#services.journal.begin({ key: transfer.key, partner: partner.name, identity: transfer.identity, userData: sfid.userData, partPath: file.partPath, inboxDir, octets: file.progress().octets, signedReceipt: signReceipt });
+      // The journal entry and the fsync of the data do not depend on each other: they run at once.
+      // The commit (in end()) needs both.
+      const [journal, data] = await Promise.allSettled([
+        this.#services.journal.begin({ key: transfer.key, partner: partner.name, identity: transfer.identity, userData: sfid.userData, partPath: file.partPath, inboxDir, octets: file.progress().octets, signedReceipt: signReceipt }),
+        file.sync(),
+      ]);
+      if (journal.status === 'rejected') throw journal.reason;
+      if (data.status === 'rejected') {
+        await this.#services.journal.finish(transfer.key);
+        throw data.reason;
+      }
     }
     const outcome = await transfer.end(recordCount, unitCount, inboxDir, this.#inbox.nameFor(sfid)).catch(async (err) => {
       if (!transfer.duplicate) await this.#services.journal.finish(transfer.key);
@@ -439,9 +524,36 @@ export class StationSessionHandler implements SessionHandler {
     if (transfer.duplicate) {
       await this.#duplicateReceived(sfid, { ...outcome, dir: inboxDir });
     } else {
-      const sealed = signReceipt ? await plainReceipt(this.#services, sfid, sfid.userData, outcome.path, signReceipt.cipherSuite) : undefined;
-      await recordDelivery(this.#services, partner.name, sfid, sfid.userData, { ...outcome, dir: inboxDir }, false, sealed);
-      await this.#services.journal.finish(transfer.key);
+      // The file is durably in the inbox and the durable journal entry says so (it names the partial and
+      // its inode): EFPA may go now. Its EERP and 'received' are written behind, then the entry goes.
+      // A crash in between leaves the entry, and the next start records the delivery from it before
+      // any session runs (Station.open settles leftovers), so a resend after EFPA is still a duplicate;
+      // until then, in this process, the journal says the identity is committed (alreadyDelivered).
+      const journal = this.#services.journal;
+      journal.markCommitted(transfer.key);
+      const key = transfer.key;
+      const delivered = { ...outcome, dir: inboxDir };
+      const recording = (async () => {
+        const sealed = signReceipt ? await plainReceipt(this.#services, sfid, sfid.userData, outcome.path, signReceipt.cipherSuite) : undefined;
+        await recordDelivery(this.#services, partner.name, sfid, sfid.userData, delivered, false, sealed);
+      })();
+      this.#recordings.add(recording);
+      recording.then(
+        () => this.#recordings.delete(recording),
+        (err) => {
+          this.#recordings.delete(recording);
+          this.#recordingFailed ??= err;
+        },
+      );
+      // The entry goes once recorded, with others in one directory fsync (#finishJournal): at the latest
+      // when we get the turn, before the EERPs go out, and at the end of the session.
+      this.#inBackground(
+        recording.then(() => {
+          this.#journalDone.push(key);
+          if (this.#journalDone.length >= BATCH) return this.#finishJournal();
+        }),
+        'recording a delivery (the journal keeps it for the next start)',
+      );
     }
     this.summary.received++;
     this.#log('info', { dataset: sfid.datasetName, path: outcome.path, duplicate: outcome.duplicate }, 'Inbound: file delivered');
@@ -533,8 +645,8 @@ export class StationSessionHandler implements SessionHandler {
     await recordDelivery(services, partner, sfid, sfid.userData, delivered, true, sealed);
   }
 
-  #record(sfid: FileIdentityFields, direction: 'in' | 'out', update: Partial<TransferUpdate>): Promise<void> {
-    return recordTransfer(this.#services, sfid, direction, update, this.partner!.name);
+  #record(sfid: FileIdentityFields, direction: 'in' | 'out', update: Partial<TransferUpdate>, options: { lazy?: boolean } = {}): Promise<void> {
+    return recordTransfer(this.#services, sfid, direction, update, this.partner!.name, options);
   }
 
   #log(level: 'info' | 'warn', obj: object, msg: string): void {
@@ -546,12 +658,19 @@ export class StationSessionHandler implements SessionHandler {
 type FileIdentityFields = Pick<Sfid, 'datasetName' | 'date' | 'time' | 'originator' | 'destination'>;
 
 /** Records a transfer's state change under its identity (out:/in: + identity key). */
-export async function recordTransfer(services: StationServices, sfid: FileIdentityFields, direction: 'in' | 'out', update: Partial<TransferUpdate>, partner: string): Promise<void> {
+export async function recordTransfer(
+  services: StationServices,
+  sfid: FileIdentityFields,
+  direction: 'in' | 'out',
+  update: Partial<TransferUpdate>,
+  partner: string,
+  options: { lazy?: boolean } = {},
+): Promise<void> {
   const identity = { datasetName: sfid.datasetName, date: sfid.date, time: sfid.time, originator: sfid.originator, destination: sfid.destination };
   const key = identityKey(identity);
   const id = direction === 'out' ? outId(key) : inId(key);
   const previous = services.history.get(id);
-  await services.history.record({ ...previous, ...identity, id, direction, partner, state: 'queued', ...update });
+  await services.history.record({ ...previous, ...identity, id, direction, partner, state: 'queued', ...update }, options);
 }
 
 /** An EERP prepared for a file (hash, signature) and what history should keep about it. */
@@ -608,8 +727,11 @@ export async function recordDelivery(
   const taken = services.receiving
     ? await services.receiving.delivered({ partner, identity, userData, path: delivered.path, dir: delivered.dir, duplicate, eerp })
     : { receipt: eerp };
-  if (taken.receipt) await services.receipts.add(partner, taken.receipt);
-  if (!duplicate) await recordTransfer(services, sfid, 'in', { state: 'received', path: delivered.path, size: delivered.octets, sha256: delivered.sha256, ...sealed?.history, ...taken.history }, partner);
+  // The receipt and the history are separate files: both are written (and fsynced) at once.
+  await Promise.all([
+    taken.receipt ? services.receipts.add(partner, taken.receipt) : undefined,
+    duplicate ? undefined : recordTransfer(services, sfid, 'in', { state: 'received', path: delivered.path, size: delivered.octets, sha256: delivered.sha256, ...sealed?.history, ...taken.history }, partner),
+  ]);
 }
 
 /** Shapes an SFID for what the negotiated level can carry (RFC 2204 has no description, OSIZ, or counter). */

@@ -4,7 +4,10 @@
 // segments inside the retention window are replayed into an in-memory map of each transfer's latest
 // state; older segments are deleted. (lowdb keeps the small, whole-document config; this is the log.)
 // Changes arriving while a write is in flight are written together with one fsync (group commit), so a
-// burst of thousands of files costs a few fsyncs, not one each. For 100,000 records and more, lists
+// burst of thousands of files costs a few fsyncs, not one each. A change recorded with `lazy` (an
+// in-progress mark nothing waits for) starts no write of its own: it goes out with the next durable
+// change, or at close(); in between it is in memory only, and a crash may lose it (the states that
+// matter, 'received', 'delivered', 'failed'…, are never lazy where they are recorded). For 100,000 records and more, lists
 // are served newest-first from change-order indexes (all transfers, and per partner) without sorting,
 // and counts per partner, direction and state are kept up to date for `oftp2 status`.
 import { mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
@@ -197,8 +200,11 @@ export class TransferHistory {
     byState[rec.state] = (byState[rec.state] ?? 0) + delta;
   }
 
-  /** Records a state change durably (appended and fsynced before the promise resolves). */
-  record(update: TransferUpdate): Promise<TransferRecord> {
+  /**
+   * Records a state change durably (appended and fsynced before the promise resolves). With `lazy`,
+   * the change is written (and the promise resolves) with the next one that is not lazy, or at close().
+   */
+  record(update: TransferUpdate, options: { lazy?: boolean } = {}): Promise<TransferRecord> {
     const at = this.#now();
     const prev = this.#latest.get(update.id);
     const rec: TransferRecord = { ...prev, ...update, createdAt: prev?.createdAt ?? at.toISOString(), updatedAt: at.toISOString() };
@@ -207,7 +213,7 @@ export class TransferHistory {
     const written = new Promise<TransferRecord>((resolve, reject) => {
       this.#pending.push({ month: monthOf(at), line, rec, resolve, reject });
     });
-    this.#flushing ??= this.#flush();
+    if (!options.lazy) this.#flushing ??= this.#flush();
     return written;
   }
 
@@ -301,7 +307,14 @@ export class TransferHistory {
     return this.#latest.size;
   }
 
+  /** Makes every change recorded so far durable, lazy ones included. */
+  async flush(): Promise<void> {
+    if (this.#pending.length > 0) this.#flushing ??= this.#flush();
+    while (this.#flushing) await this.#flushing;
+  }
+
   async close(): Promise<void> {
+    if (this.#pending.length > 0) this.#flushing ??= this.#flush(); // lazy changes
     while (this.#flushing) await this.#flushing;
     await this.#segment?.handle.close();
     this.#segment = undefined;
