@@ -11,7 +11,7 @@
 //   (and the peer's credit), but a fast one overlaps with the network. A failed background write fails
 //   the next call, and always checkpoint() and commit(), which wait for every write before the fsync.
 // - checkpoint() = flush + fsync data, then persist {octets, records, units} atomically: a checkpoint
-//   never claims data that is not durable. close() keeps the partial for a later restart (anything
+//   never claims data that is not durable. checkpointBehind() does the same while data keeps coming. close() keeps the partial for a later restart (anything
 //   after the last checkpoint is dropped then, exactly as a crash would).
 // - commit() = flush + fsync (unless sync() already made everything durable), then give the partial
 //   its final name without ever replacing a file (hard link + unlink; on collision NAME~1, NAME~2, ...),
@@ -286,6 +286,8 @@ export class IncomingFile {
   #state: 'open' | 'closed' | 'committed' | 'discarded' = 'open';
   /** Octets made durable by the last sync() (-1: none yet). */
   #syncedOctets = -1;
+  /** A checkpoint started by checkpointBehind() and still running. */
+  #behind: Promise<void> | undefined;
 
   constructor(init: IncomingInit) {
     this.#fh = init.fh;
@@ -395,6 +397,7 @@ export class IncomingFile {
    */
   checkpoint(): Promise<number> {
     return this.#exclusive(async () => {
+      await this.#waitBehind();
       await this.#syncData();
       const point = { octets: this.#octets, records: this.#records, units: this.#units };
       const saved: IncomingCheckpoint = { ...this.#base, ...point, updatedAt: new Date(this.#now()).toISOString() };
@@ -413,6 +416,42 @@ export class IncomingFile {
     return this.#exclusive(async () => {
       await this.#syncData();
     });
+  }
+
+  /**
+   * Starts a checkpoint of everything written so far without waiting for it: the fsync runs while
+   * more data is written, and the checkpoint file is written once it is done, so it never claims data
+   * that is not durable (only what was written before the fsync started). At most one runs; a call
+   * meanwhile does nothing (the next one covers the data). checkpoint(), commit(), close() and
+   * discard() wait for it. If it fails, the restart point simply stays at the previous checkpoint.
+   */
+  checkpointBehind(): Promise<void> {
+    return this.#exclusive(async () => {
+      if (this.#behind) return;
+      await this.#flush();
+      const point = { octets: this.#octets, records: this.#records, units: this.#units };
+      const fh = this.#fh;
+      const task = (async () => {
+        try {
+          await fh.datasync();
+        } catch (err) {
+          throw ioError('fsync', this.partPath, err);
+        }
+        const saved: IncomingCheckpoint = { ...this.#base, ...point, updatedAt: new Date(this.#now()).toISOString() };
+        await writeJsonAtomic(this.#checkpointPath, saved);
+        if (point.octets > this.#durable.octets) this.#durable = point;
+      })();
+      const tracked: Promise<void> = task.finally(() => {
+        if (this.#behind === tracked) this.#behind = undefined;
+      });
+      tracked.catch(() => {});
+      this.#behind = tracked;
+    });
+  }
+
+  /** The checkpoint started by checkpointBehind() is over (whatever its outcome). */
+  async #waitBehind(): Promise<void> {
+    await this.#behind?.catch(() => {});
   }
 
   async #syncData(): Promise<void> {
@@ -460,6 +499,7 @@ export class IncomingFile {
     return this.#exclusive(async () => {
       assertSafeFileName(finalName);
       if (this.#recordFilled > 0) throw badState('cannot commit with an incomplete record');
+      await this.#waitBehind();
       await this.#syncData();
       await this.#fh.close().catch(() => {});
       this.#state = 'closed';
@@ -594,6 +634,7 @@ export class IncomingFile {
   }
 
   async #closeHandle(): Promise<void> {
+    await this.#waitBehind();
     await this.#settle().catch(() => {});
     await this.#fh.close().catch(() => {});
   }
