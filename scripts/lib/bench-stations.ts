@@ -69,9 +69,16 @@ export async function startServe(registry: Registry, oftp: OftpCli, pair: Statio
   return serve;
 }
 
-/** SIGTERM, then the exit (serve ends cleanly on SIGTERM and prints its RSS). */
+/** SIGTERM, then the exit (serve ends cleanly on SIGTERM and prints its RSS). Under strace, to its child. */
 export async function stopServe(serve: Child): Promise<void> {
-  if (serve.running) serve.proc.kill('SIGTERM');
+  if (serve.running && serve.proc.pid !== undefined) {
+    let target = serve.proc.pid;
+    if (serve.proc.spawnfile === 'strace') {
+      const children = readFileSync(`/proc/${target}/task/${target}/children`, 'utf8').trim().split(/\s+/);
+      if (children[0]) target = Number(children[0]);
+    }
+    process.kill(target, 'SIGTERM');
+  }
   await serve.exit(30_000);
   await new Promise((r) => setTimeout(r, 20));
 }
