@@ -45,6 +45,11 @@ ${DATA_DIR_USAGE}`,
       await StationStore.init(dataDir, { odetteId: STATION_DEFAULTS.placeholderOdetteId });
       log.warn({ dataDir, odetteId: STATION_DEFAULTS.placeholderOdetteId }, 'no station here: created one with a placeholder Odette ID; set yours with oftp2 init --odette-id');
     }
+    // Listen for the stop signals before starting: a SIGTERM during start-up stops the daemon once it is up.
+    const stopRequested = new Promise<string>((resolve) => {
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+      process.once('SIGINT', () => resolve('SIGINT'));
+    });
     const daemon = await Daemon.start({
       dataDir,
       host: values.host,
@@ -53,10 +58,7 @@ ${DATA_DIR_USAGE}`,
       log,
       watchers: gatewayWatchers,
     });
-    const signal = await new Promise<string>((resolve) => {
-      process.once('SIGTERM', () => resolve('SIGTERM'));
-      process.once('SIGINT', () => resolve('SIGINT'));
-    });
+    const signal = await stopRequested;
     // A second signal, or a stop that overruns its budget by far, ends the process at once.
     const budgetMs = daemon.station.store.config.station.daemon.stopTimeoutSeconds * 1000;
     const hard = setTimeout(() => {

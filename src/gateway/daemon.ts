@@ -191,7 +191,8 @@ export class Daemon {
     const path = join(this.station.store.paths.state, DAEMON_STATUS_FILE);
     const text = `${JSON.stringify(this.status(running), null, 1)}\n`;
     this.#statusWrite = this.#statusWrite.then(async () => {
-      const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
+      // A dot-name, so the start-up sweep of state/ removes it if a SIGKILL lands mid-write.
+      const tmp = join(this.station.store.paths.state, `.${DAEMON_STATUS_FILE}.${randomBytes(4).toString('hex')}.tmp`);
       try {
         await writeFile(tmp, text, { mode: 0o600 });
         await rename(tmp, path);
