@@ -101,33 +101,42 @@ export class StbDeframer {
     return out;
   }
 
-  /** Validates a header and returns the exchange buffer length it announces. */
+  /** Validates a header (parseStbHeader); a failure is kept, so every later push fails too. */
   #checkHeader(b0: number, b1: number, b2: number, b3: number): number {
-    const version = b0 >>> 4;
-    const flags = b0 & 0x0f;
-    const total = (b1 << 16) | (b2 << 8) | b3;
-    if (version !== STB_VERSION) {
-      this.#fail('OFTP_ERR_STB_VERSION', `stream transmission header version ${version} (expected 1)`, EsidReason.unspecified);
+    try {
+      return parseStbHeader(b0, b1, b2, b3, this.#maxExchangeBufferSize);
+    } catch (err) {
+      this.#failed = err as FramingError;
+      throw err;
     }
-    if (flags !== 0) {
-      this.#fail('OFTP_ERR_STB_FLAGS', `stream transmission header flags 0x${flags.toString(16)} (expected 0)`, EsidReason.unspecified);
-    }
-    const length = total - STB_HEADER_LENGTH;
-    if (length < 1) {
-      this.#fail('OFTP_ERR_STB_LENGTH', `stream transmission buffer length ${total} below the minimum of 5`, EsidReason.bufferSizeError);
-    }
-    if (length > this.#maxExchangeBufferSize) {
-      this.#fail(
-        'OFTP_ERR_STB_LENGTH',
-        `exchange buffer of ${length} octets exceeds the negotiated ${this.#maxExchangeBufferSize}`,
-        EsidReason.bufferSizeError,
-      );
-    }
-    return length;
   }
+}
 
-  #fail(code: 'OFTP_ERR_STB_VERSION' | 'OFTP_ERR_STB_FLAGS' | 'OFTP_ERR_STB_LENGTH', message: string, esid: number): never {
-    this.#failed = new FramingError(code, message, esid);
-    throw this.#failed;
+/**
+ * Validates a stream transmission header (§8.2) and returns the exchange buffer length it announces.
+ * Throws FramingError: bad version or flags (ESID 99), a length below 5 or above `maxExchangeBufferSize`
+ * plus the header (ESID 07).
+ */
+export function parseStbHeader(b0: number, b1: number, b2: number, b3: number, maxExchangeBufferSize: number): number {
+  const version = b0 >>> 4;
+  const flags = b0 & 0x0f;
+  const total = (b1 << 16) | (b2 << 8) | b3;
+  if (version !== STB_VERSION) {
+    throw new FramingError('OFTP_ERR_STB_VERSION', `stream transmission header version ${version} (expected 1)`, EsidReason.unspecified);
   }
+  if (flags !== 0) {
+    throw new FramingError('OFTP_ERR_STB_FLAGS', `stream transmission header flags 0x${flags.toString(16)} (expected 0)`, EsidReason.unspecified);
+  }
+  const length = total - STB_HEADER_LENGTH;
+  if (length < 1) {
+    throw new FramingError('OFTP_ERR_STB_LENGTH', `stream transmission buffer length ${total} below the minimum of 5`, EsidReason.bufferSizeError);
+  }
+  if (length > maxExchangeBufferSize) {
+    throw new FramingError(
+      'OFTP_ERR_STB_LENGTH',
+      `exchange buffer of ${length} octets exceeds the negotiated ${maxExchangeBufferSize}`,
+      EsidReason.bufferSizeError,
+    );
+  }
+  return length;
 }

@@ -13,12 +13,10 @@
 // Header checks and their errors are those of StbDeframer (src/protocol/stream-transmission-buffer.ts);
 // like the engine's own StbFramer it takes buffers up to the STB maximum (99999): SSIDSDEB bounds DATA
 // only, which the engine checks, and a level-5 SFID is longer than the smallest SSIDSDEB of 128.
-import { FramingError } from '../errors.ts';
-import { EsidReason } from '../protocol/reason-codes.ts';
-import { MAX_EXCHANGE_BUFFER_SIZE, STB_HEADER_LENGTH, writeStbHeader } from '../protocol/stream-transmission-buffer.ts';
+import type { FramingError } from '../errors.ts';
+import { MAX_EXCHANGE_BUFFER_SIZE, parseStbHeader, STB_HEADER_LENGTH, writeStbHeader } from '../protocol/stream-transmission-buffer.ts';
 import type { Framer } from '../session/framer.ts';
 
-const STB_VERSION = 1;
 /** The DATA command octet ('D'). */
 const DATA_COMMAND = 0x44;
 /** Frames at least this long come from the pool. */
@@ -131,33 +129,13 @@ export class PooledStbFramer implements Framer {
     this.#bodyFilled = 0;
   }
 
-  /** Validates a header and returns the exchange buffer length it announces (as StbDeframer does). */
+  /** Validates a header (parseStbHeader); a failure is kept, so every later push fails too. */
   #checkHeader(b0: number, b1: number, b2: number, b3: number): number {
-    const version = b0 >>> 4;
-    const flags = b0 & 0x0f;
-    const total = (b1 << 16) | (b2 << 8) | b3;
-    if (version !== STB_VERSION) {
-      this.#fail('OFTP_ERR_STB_VERSION', `stream transmission header version ${version} (expected 1)`, EsidReason.unspecified);
+    try {
+      return parseStbHeader(b0, b1, b2, b3, this.#maxExchangeBufferSize);
+    } catch (err) {
+      this.#failed = err as FramingError;
+      throw err;
     }
-    if (flags !== 0) {
-      this.#fail('OFTP_ERR_STB_FLAGS', `stream transmission header flags 0x${flags.toString(16)} (expected 0)`, EsidReason.unspecified);
-    }
-    const length = total - STB_HEADER_LENGTH;
-    if (length < 1) {
-      this.#fail('OFTP_ERR_STB_LENGTH', `stream transmission buffer length ${total} below the minimum of 5`, EsidReason.bufferSizeError);
-    }
-    if (length > this.#maxExchangeBufferSize) {
-      this.#fail(
-        'OFTP_ERR_STB_LENGTH',
-        `exchange buffer of ${length} octets exceeds the negotiated ${this.#maxExchangeBufferSize}`,
-        EsidReason.bufferSizeError,
-      );
-    }
-    return length;
-  }
-
-  #fail(code: 'OFTP_ERR_STB_VERSION' | 'OFTP_ERR_STB_FLAGS' | 'OFTP_ERR_STB_LENGTH', message: string, esid: number): never {
-    this.#failed = new FramingError(code, message, esid);
-    throw this.#failed;
   }
 }
