@@ -7,15 +7,17 @@
 // - A signed, compressed or encrypted file travels as U whatever SFIDFMT says (§5.3.3 SFIDFMT note):
 //   restart in 1K blocks, EFID record count 0, unit count = octets transmitted.
 // EFIDUCNT ("units") counts user data octets: for V the local 2-octet prefixes are not counted.
-// The validator below checks a whole file incrementally (chunk by chunk, constant memory).
+// The validator below checks a whole file incrementally (chunk by chunk, constant memory); for V it
+// walks the prefixes with the protocol's VRecordScanner (src/protocol/v-format.ts).
 import type { VirtualFileFormat } from '../protocol/command-types.ts';
+import { V_LENGTH_PREFIX, V_MAX_RECORD_LENGTH, VRecordScanner } from '../protocol/v-format.ts';
 import { badArgument, invalidContent } from './file-errors.ts';
 
 export const BLOCK_SIZE = 1024;
 /** §1.5.3: a T line has at most 2048 characters (CR-LF not counted). */
 export const MAX_TEXT_LINE = 2048;
-/** Largest record the local 2-octet V prefix can describe. */
-export const MAX_V_RECORD = 0xffff;
+/** Largest record the local 2-octet V prefix can describe (the §6.5 limit, from protocol/v-format). */
+export const MAX_V_RECORD = V_MAX_RECORD_LENGTH;
 /** SFIDLRECL maximum (§5.3.3). */
 export const MAX_RECORD_SIZE = 99999;
 
@@ -204,73 +206,7 @@ class VariableValidator implements ContentValidator {
         `V file: ${s.octets} octets end inside record ${s.records} (a length prefix announces more data than the file holds)`,
       );
     }
-    return { octets: s.octets, records: s.records, units: s.octets - 2 * s.records, longestRecord: this.#longest };
-  }
-}
-
-/**
- * Walks the 2-octet length prefixes of a V file fed in chunks of any size. Calls `onRecord(length,
- * offsetOfPrefix)` for every record whose prefix is complete; returning false stops the scan before
- * that record (so a caller can find where record n starts). Counts the records whose prefix was seen.
- */
-export class VRecordScanner {
-  /** Octets consumed so far. */
-  octets = 0;
-  /** Records whose prefix has been read. */
-  records = 0;
-  /** Octets still to skip in the current record's data. */
-  #remaining = 0;
-  /** 0, 1 or 2 octets of the next prefix read so far, and the first one. */
-  #prefixHave = 0;
-  #prefixHigh = 0;
-  #stopped = false;
-
-  get atRecordBoundary(): boolean {
-    return this.#remaining === 0 && this.#prefixHave === 0;
-  }
-
-  get stopped(): boolean {
-    return this.#stopped;
-  }
-
-  /** Returns how many octets of `chunk` were consumed (less than its length only after a stop). */
-  push(chunk: Uint8Array, onRecord: (length: number, offset: number) => boolean): number {
-    let i = 0;
-    while (i < chunk.length && !this.#stopped) {
-      if (this.#remaining > 0) {
-        const take = Math.min(this.#remaining, chunk.length - i);
-        this.#remaining -= take;
-        i += take;
-        continue;
-      }
-      if (this.#prefixHave === 0) {
-        if (chunk.length - i >= 2) {
-          if (!this.#record((chunk[i]! << 8) | chunk[i + 1]!, this.octets + i, onRecord)) break;
-          i += 2;
-          continue;
-        }
-        this.#prefixHigh = chunk[i]!;
-        this.#prefixHave = 1;
-        i += 1;
-        continue;
-      }
-      // second octet of a prefix split across chunks
-      const length = (this.#prefixHigh << 8) | chunk[i]!;
-      if (!this.#record(length, this.octets + i - 1, onRecord)) break;
-      this.#prefixHave = 0;
-      i += 1;
-    }
-    this.octets += i;
-    return i;
-  }
-
-  #record(length: number, offset: number, onRecord: (length: number, offset: number) => boolean): boolean {
-    if (!onRecord(length, offset)) {
-      this.#stopped = true;
-      return false;
-    }
-    this.records++;
-    this.#remaining = length;
-    return true;
+    const units = s.octets - V_LENGTH_PREFIX * s.records;
+    return { octets: s.octets, records: s.records, units, longestRecord: this.#longest };
   }
 }

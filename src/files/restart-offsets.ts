@@ -3,8 +3,9 @@
 // the start of the file (64 KiB reads, constant memory).
 import type { FileHandle } from 'node:fs/promises';
 import type { VirtualFileFormat } from '../protocol/command-types.ts';
+import { V_LENGTH_PREFIX, VRecordScanner } from '../protocol/v-format.ts';
 import { badArgument, ioError } from './file-errors.ts';
-import { BLOCK_SIZE, VRecordScanner } from './record-formats.ts';
+import { BLOCK_SIZE } from './record-formats.ts';
 
 /** Where a restart position lands in a local file, with the EFID totals of everything before it. */
 export interface RestartPoint {
@@ -53,7 +54,7 @@ export async function resolveRestartPoint(
     case 'V': {
       const offset = await vRecordOffset(fh, path, size, position);
       if (offset === undefined) throw beyond();
-      return { position, offset, records: position, units: offset - 2 * position };
+      return { position, offset, records: position, units: offset - V_LENGTH_PREFIX * position };
     }
   }
 }

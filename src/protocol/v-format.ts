@@ -1,8 +1,9 @@
 // V format record lengths (RFC 5024 §6.5): each record preceded by a 2-octet big-endian count of its
 // data octets (the prefix does not count itself). This is both the form inserted before signing,
 // compression or encryption, and the project's local layout of a V file on disk, so one module serves
-// the sender (reader: local file -> records for the exchange buffer encoder) and the receiver (writer:
-// decoded records -> local file).
+// the sender (reader: local file -> records for the exchange buffer encoder), the receiver (writer:
+// decoded records -> local file) and src/files (VRecordScanner: the spool's V validator and the restart
+// offset search walk the same prefixes).
 //
 // A 2-octet prefix holds at most 65535, so V records longer than that cannot be stored; the session
 // should refuse such an SFID (SFNA 05). (§5.3.3 says 65536 for secured V files; it cannot be encoded.)
@@ -71,6 +72,83 @@ export interface VRecordReaderOptions {
   skipRecords?: number;
 }
 
+/** Told of each record as its length prefix completes; returning false stops the scan before it. */
+export type RecordStart = (length: number, offsetOfPrefix: number) => boolean;
+
+/**
+ * Walks the §6.5 layout fed in chunks of any size: the one prefix walker behind VRecordReader (the
+ * sender's records), the spool's V validator and the restart offset search (src/files). Calls
+ * `onRecord(length, offsetOfPrefix)` for every record whose prefix is complete; returning false stops
+ * the scan before that record (so a caller can find where record n starts). With `onData`, the
+ * record's data follows in pieces that are views of the chunks, the last one flagged endOfRecord (an
+ * empty record gets one empty piece). Counts the records whose prefix was seen.
+ */
+export class VRecordScanner {
+  /** Octets consumed so far. */
+  octets = 0;
+  /** Records whose prefix has been read. */
+  records = 0;
+  /** Octets still to skip in the current record's data. */
+  #remaining = 0;
+  /** 0, 1 or 2 octets of the next prefix read so far, and the first one. */
+  #prefixHave = 0;
+  #prefixHigh = 0;
+  #stopped = false;
+
+  get atRecordBoundary(): boolean {
+    return this.#remaining === 0 && this.#prefixHave === 0;
+  }
+
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
+  /** Returns how many octets of `chunk` were consumed (less than its length only after a stop). */
+  push(chunk: Uint8Array, onRecord: RecordStart, onData?: RecordPieceSink): number {
+    let i = 0;
+    while (i < chunk.length && !this.#stopped) {
+      if (this.#remaining > 0) {
+        const take = Math.min(this.#remaining, chunk.length - i);
+        this.#remaining -= take;
+        onData?.(chunk, i, i + take, this.#remaining === 0);
+        i += take;
+        continue;
+      }
+      let length: number;
+      if (this.#prefixHave === 0) {
+        if (chunk.length - i < 2) {
+          this.#prefixHigh = chunk[i]!;
+          this.#prefixHave = 1;
+          i += 1;
+          continue;
+        }
+        length = readRecordLength(chunk, i);
+        if (!this.#record(length, this.octets + i, onRecord)) break;
+        i += 2;
+      } else {
+        // second octet of a prefix split across chunks
+        length = (this.#prefixHigh << 8) | chunk[i]!;
+        if (!this.#record(length, this.octets + i - 1, onRecord)) break;
+        this.#prefixHave = 0;
+        i += 1;
+      }
+      if (length === 0) onData?.(chunk, i, i, true);
+    }
+    this.octets += i;
+    return i;
+  }
+
+  #record(length: number, offset: number, onRecord: RecordStart): boolean {
+    if (!onRecord(length, offset)) {
+      this.#stopped = true;
+      return false;
+    }
+    this.records++;
+    this.#remaining = length;
+    return true;
+  }
+}
+
 /**
  * Reads a V file in the §6.5 layout from chunks of any size and hands its records to `onPiece` in
  * pieces, ready for ExchangeBufferEncoder.write(data, start, end, endOfRecord). Nothing is copied.
@@ -78,12 +156,8 @@ export interface VRecordReaderOptions {
 export class VRecordReader {
   readonly #onPiece: RecordPieceSink;
   readonly #max: number;
+  readonly #scanner = new VRecordScanner();
   #skip: number;
-  /** Octets of the length prefix read so far (0, 1) and the first one. */
-  #prefixRead = 0;
-  #prefixHigh = 0;
-  /** Octets of the current record still to come, or -1 between records. */
-  #remaining = -1;
   #records = 0;
   #units = 0;
   #skippedUnits = 0;
@@ -110,60 +184,32 @@ export class VRecordReader {
   }
 
   push(chunk: Uint8Array): void {
-    let i = 0;
-    const n = chunk.length;
-    while (i < n) {
-      if (this.#remaining < 0) {
-        if (this.#prefixRead === 0 && n - i >= 2) {
-          this.#startRecord(readRecordLength(chunk, i));
-          i += 2;
-        } else if (this.#prefixRead === 0) {
-          this.#prefixHigh = chunk[i++]!;
-          this.#prefixRead = 1;
-          continue;
-        } else {
-          this.#prefixRead = 0;
-          this.#startRecord((this.#prefixHigh << 8) | chunk[i++]!);
-        }
-        if (this.#remaining === 0) this.#endRecord(chunk, i, i);
-        continue;
-      }
-      const take = Math.min(this.#remaining, n - i);
-      this.#remaining -= take;
-      if (this.#remaining === 0) this.#endRecord(chunk, i, i + take);
-      else if (this.#skip > 0) this.#skippedUnits += take;
-      else {
-        this.#units += take;
-        this.#onPiece(chunk, i, i + take, false);
-      }
-      i += take;
-    }
+    this.#scanner.push(chunk, this.#startRecord, this.#piece);
   }
 
   /** The file ended: it must end on a record boundary. */
   end(): void {
-    if (this.#prefixRead !== 0 || this.#remaining >= 0) {
+    if (!this.#scanner.atRecordBoundary) {
       throw invalid('V file ends inside a record or its length prefix');
     }
     if (this.#skip > 0) throw invalid(`V file has fewer records than the restart position`);
   }
 
-  #startRecord(length: number): void {
+  readonly #startRecord = (length: number): boolean => {
     if (length > this.#max) throw invalid(`V record of ${length} octets exceeds the maximum record size ${this.#max}`);
-    this.#remaining = length;
-  }
+    return true;
+  };
 
-  #endRecord(chunk: Uint8Array, start: number, end: number): void {
-    this.#remaining = -1;
+  readonly #piece = (chunk: Uint8Array, start: number, end: number, endOfRecord: boolean): void => {
     if (this.#skip > 0) {
-      this.#skip--;
       this.#skippedUnits += end - start;
+      if (endOfRecord) this.#skip--;
       return;
     }
     this.#units += end - start;
-    this.#records++;
-    this.#onPiece(chunk, start, end, true);
-  }
+    if (endOfRecord) this.#records++;
+    this.#onPiece(chunk, start, end, endOfRecord);
+  };
 }
 
 export interface VRecordWriterOptions {

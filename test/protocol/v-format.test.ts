@@ -11,6 +11,7 @@ import {
   encodeVRecords,
   readRecordLength,
   VRecordReader,
+  VRecordScanner,
   VRecordWriter,
   writeRecordLength,
 } from '../../src/protocol/v-format.ts';
@@ -49,6 +50,49 @@ test('the reader hands on pieces in any chunking, down to one octet', () => {
     assert.equal(reader.recordCount, 3);
     assert.equal(reader.unitCount, 302);
   }
+});
+
+test('the scanner reports each record at its prefix offset in any chunking, and stops before record n', () => {
+  for (const size of [1, 2, 3, 7, 1000]) {
+    const starts: [number, number][] = [];
+    const pieces: [number, boolean][] = [];
+    const scanner = new VRecordScanner();
+    for (let i = 0; i < THREE_RECORDS_FILE.length; i += size) {
+      const chunk = THREE_RECORDS_FILE.subarray(i, i + size);
+      const used = scanner.push(
+        chunk,
+        (length, offset) => starts.push([length, offset]) > 0,
+        (_d, s, e, endOfRecord) => pieces.push([e - s, endOfRecord]),
+      );
+      assert.equal(used, chunk.length);
+    }
+    assert.deepEqual(starts, [[2, 0], [0, 4], [300, 6]]);
+    assert.equal(pieces.filter(([, last]) => last).length, 3, 'one last piece per record, the empty one too');
+    assert.equal(pieces.reduce((n, [len]) => n + len, 0), 302);
+    assert.equal(scanner.records, 3);
+    assert.equal(scanner.octets, THREE_RECORDS_FILE.length);
+    assert.ok(scanner.atRecordBoundary);
+
+    // where record 2 starts: the scan stops before its prefix
+    const finder = new VRecordScanner();
+    let found: number | undefined;
+    for (let i = 0; i < THREE_RECORDS_FILE.length && found === undefined; i += size) {
+      finder.push(THREE_RECORDS_FILE.subarray(i, i + size), (_length, offset) => {
+        if (finder.records !== 2) return true;
+        found = offset;
+        return false;
+      });
+    }
+    assert.equal(found, 6);
+    assert.ok(finder.stopped);
+    assert.equal(finder.records, 2);
+  }
+  const half = new VRecordScanner();
+  half.push(Uint8Array.of(0x00, 0x05, 0x41), () => true);
+  assert.equal(half.atRecordBoundary, false, 'inside a record');
+  const prefix = new VRecordScanner();
+  prefix.push(Uint8Array.of(0x00), () => true);
+  assert.equal(prefix.atRecordBoundary, false, 'inside a prefix');
 });
 
 test('restart: the reader skips records and counts their units', () => {
