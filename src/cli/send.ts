@@ -39,7 +39,8 @@ ${DATA_DIR_USAGE}`,
     if (format === 'F' && !recordLength) throw usageError('format F needs --record-length');
 
     const warn = (obj: object, msg: string) => process.stderr.write(`oftp2: ${msg} ${JSON.stringify(obj)}\n`);
-    const station = await Station.open(dataDirFrom(values), { info() {}, warn });
+    // The file just sent leaves the spool in a detached process: deleting it must not delay our exit.
+    const station = await Station.open(dataDirFrom(values), { info() {}, warn }, { detachedRemoval: true });
     try {
       for (const file of files) {
         const entry = await station.enqueue(partnerName, { path: file, datasetName: values.dataset, format, recordLength, description: values.description });

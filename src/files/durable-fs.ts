@@ -2,6 +2,7 @@
 // The rule everywhere: data is fsynced before the name that makes it visible is created, and the
 // directory holding a new, renamed or removed name is fsynced before the operation is reported done.
 // Temporary names start with '.' and end with '.tmp', in the same directory as their final name.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { link, mkdir, open, readdir, readFile, rename, rm, unlink } from 'node:fs/promises';
@@ -171,6 +172,28 @@ export async function removeTree(path: string): Promise<void> {
   } catch (err) {
     throw ioError('remove', path, err);
   }
+}
+
+/**
+ * Deletes a tree in a detached `rm -rf` process that this process neither waits for nor is kept alive
+ * by: for a short-lived process (`oftp2 send`) whose last act would otherwise be waiting for the
+ * deletion of a big file, which takes about a second per GiB on a filesystem mounted with `discard`.
+ * Only for names nothing will use again (a spool's trash). When `rm` cannot be started, the tree is
+ * removed in this process instead (removeTree); the returned promise settles then, or once started.
+ */
+export function removeTreeDetached(path: string): Promise<void> {
+  return new Promise((resolve) => {
+    let child: ReturnType<typeof spawn>;
+    try {
+      child = spawn('rm', ['-rf', '--', path], { detached: true, stdio: 'ignore' });
+    } catch {
+      removeTree(path).then(resolve, () => resolve());
+      return;
+    }
+    child.unref();
+    child.once('spawn', () => resolve());
+    child.once('error', () => removeTree(path).then(resolve, () => resolve()));
+  });
 }
 
 /** Runs `task` after every task queued before it under the same key has settled (per-key mutex). */

@@ -15,7 +15,7 @@ import { link, mkdir, open, readdir, rename, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { VirtualFileFormat } from '../protocol/command-types.ts';
 import { FileReason } from '../protocol/reason-codes.ts';
-import { fsyncDir, KeyedQueue, mkdirDurable, readJsonIfExists, removeTree } from './durable-fs.ts';
+import { fsyncDir, KeyedQueue, mkdirDurable, readJsonIfExists, removeTree, removeTreeDetached } from './durable-fs.ts';
 import { badArgument, errnoCode, FileRefusedError, ioError } from './file-errors.ts';
 import { assertSafeFileName, identityKey, validateIdentity } from './naming.ts';
 import {
@@ -84,6 +84,12 @@ export interface SpoolOptions {
   allocator?: TimestampAllocator;
   /** Milliseconds since the epoch, for createdAt. */
   now?: () => number;
+  /**
+   * Delete removed entries' files (and leftovers in .trash at open) in a detached process
+   * (removeTreeDetached) instead of in the background of this one: for `oftp2 send`, which would
+   * otherwise wait for the deletion of the file it just sent before it can exit.
+   */
+  detachedRemoval?: boolean;
 }
 
 const ENTRY_NAME = /^(\d{12})-(.+)$/;
@@ -96,6 +102,7 @@ export class Spool {
   readonly #trash: string;
   readonly #allocator: TimestampAllocator | undefined;
   readonly #now: () => number;
+  readonly #removeTree: (path: string) => Promise<void>;
   readonly #publish = new KeyedQueue();
   #sequence: number;
   /**
@@ -111,15 +118,22 @@ export class Spool {
     this.#trash = join(dir, '.trash');
     this.#allocator = options.allocator;
     this.#now = options.now ?? Date.now;
+    this.#removeTree = options.detachedRemoval ? removeTreeDetached : removeTree;
     this.#sequence = sequence;
   }
 
   /** Opens (creating if needed) the spool in `dir`, clearing leftovers of interrupted work. */
   static async open(dir: string, options: SpoolOptions = {}): Promise<Spool> {
     await mkdirDurable(dir);
-    for (const sub of ['.tmp', '.trash']) {
-      await removeTree(join(dir, sub));
-      await mkdirDurable(join(dir, sub));
+    await removeTree(join(dir, '.tmp'));
+    await mkdirDurable(join(dir, '.tmp'));
+    if (options.detachedRemoval) {
+      // Each leftover on its own: the folder itself stays, entries are renamed into it meanwhile.
+      await mkdirDurable(join(dir, '.trash'));
+      for (const name of await listDir(join(dir, '.trash'))) await removeTreeDetached(join(dir, '.trash', name));
+    } else {
+      await removeTree(join(dir, '.trash'));
+      await mkdirDurable(join(dir, '.trash'));
     }
     let max = 0;
     for (const partner of await listDir(dir)) {
@@ -305,7 +319,7 @@ export class Spool {
     await fsyncDir(partnerDir);
     // Out of the queue, durably: deleting its files need not hold up the caller (freeing blocks is
     // slow on a filesystem mounted with `discard`); .trash is cleared at open if this never finishes.
-    removeTree(doomed).catch(() => {});
+    this.#removeTree(doomed).catch(() => {});
   }
 
   loadCheckpoint(entry: SpoolEntry): Promise<OutgoingCheckpoint> {

@@ -20,7 +20,7 @@ import { StationStore } from '../store/station-store.ts';
 import { TransferHistory } from '../store/transfer-history.ts';
 import { PooledStbFramer } from '../transports/pooled-stb-framer.ts';
 import { SessionDriver } from '../transports/session-driver.ts';
-import { connectTcp, listenTcp } from '../transports/tcp.ts';
+import { connectTcp, listenTcp, probePeer } from '../transports/tcp.ts';
 import type { TlsError } from '../transports/tls.ts';
 import { openShareReceiving } from '../gateway/share-receiving.ts';
 import { datasetNameFor } from './dataset-name.ts';
@@ -88,8 +88,8 @@ export class Station {
   readonly services: StationServices;
   readonly #lockPath: string;
   readonly #allocator: TimestampAllocator;
-  /** Partners with a session running: a second one is refused with ESID 08 (§5.3.11). */
-  readonly #busy = new Set<string>();
+  /** Partners with a session running, and its connection: a second one is refused with ESID 08 (§5.3.11). */
+  readonly #busy = new Map<string, Socket>();
   readonly #sessions = new Set<OftpSession>();
   /** Our TLS certificate and key and the partners' TLS trust, read at first use (restart to reload). */
   #tls: Promise<StationTls> | undefined;
@@ -105,7 +105,11 @@ export class Station {
     this.#allocator = allocator;
   }
 
-  static async open(dataDir: string, log: Log = silentLog): Promise<Station> {
+  /**
+   * `options.detachedRemoval`: sent files leave the spool through a detached process (see
+   * SpoolOptions), for a process that exits right after its session (`oftp2 send`).
+   */
+  static async open(dataDir: string, log: Log = silentLog, options: { detachedRemoval?: boolean } = {}): Promise<Station> {
     const store = await StationStore.open(dataDir);
     const { state, spool, inbox } = store.paths;
     const lockPath = join(state, 'station.lock');
@@ -115,7 +119,7 @@ export class Station {
       const services: StationServices = {
         stationId: store.config.station.odetteId,
         partners: store.config.partners,
-        spool: await Spool.open(spool, { allocator }),
+        spool: await Spool.open(spool, { allocator, detachedRemoval: options.detachedRemoval }),
         receipts: await PendingReceiptStore.open(join(state, 'receipts')),
         history: await TransferHistory.open({ dir: join(state, 'history') }),
         journal: new DeliveryJournal(join(state, 'deliveries')),
@@ -290,7 +294,7 @@ export class Station {
     });
   }
 
-  #newSession(role: 'initiator' | 'responder', partner: PartnerConfig | undefined, tls: TlsBinding | undefined) {
+  #newSession(role: 'initiator' | 'responder', partner: PartnerConfig | undefined, tls: TlsBinding | undefined, socket: Socket) {
     const station = this.store.config.station;
     const base = partner ? effectivePartnerSettings(station, partner) : effectivePartnerSettings(station, { level: 5, sendReceive: 'B' } as PartnerConfig);
     let handler!: StationSessionHandler;
@@ -312,12 +316,23 @@ export class Station {
       if (role === 'responder') {
         // SSIDAUTH must match (§5.3.2): 'optional' answers what the initiator asked; a mismatch is ESID 12.
         const secureAuthentication = ssid.level >= 5 && (this.services.security?.responderAuthentication(known, ssid.secureAuthentication) ?? false);
-        if (this.#busy.has(known.name)) {
-          return { accept: false, esidReason: EsidReason.resourcesNotAvailable, text: 'a session with this partner is already running' };
+        // One session per partner: two would both send its queued files and write its partial files.
+        // The partner calling again while its session runs is often a sign that the old connection is
+        // dead (it rebooted, or a NAT dropped the state, and no FIN came). RFC 5024 has no "duplicate
+        // session" answer and no take-over: ESID 08 "Resources not available" (§5.3.11) is for a
+        // connection "denied due to a resource shortage", to be "retried later". Ending the old session
+        // instead would abort a live one of a partner that runs sessions in parallel, and admitting the
+        // new one before the old has closed its files would overlap them. So the new one is refused
+        // with 08, and the old connection is probed now (probePeer: a dead one closes within about 11 s,
+        // which ends its session and frees the partner for the retry; a live one is not disturbed).
+        const running = this.#busy.get(known.name);
+        if (running) {
+          probePeer(running);
+          return { accept: false, esidReason: EsidReason.resourcesNotAvailable, text: 'a session with this partner is already running; retry later' };
         }
         const refused = this.gate?.admit(known.name);
         if (refused) return { accept: false, ...refused };
-        this.#busy.add(known.name);
+        this.#busy.set(known.name, socket);
         handler.partner = known;
         handler.gated = this.gate !== undefined;
         traceLog = sessionLog(known.name);
@@ -357,7 +372,7 @@ export class Station {
   }
 
   async #run(socket: Socket, role: 'initiator' | 'responder', partner: PartnerConfig | undefined, onProgress?: (p: Progress) => void, tls?: TlsBinding): Promise<SessionResult> {
-    const { session, handler, framer } = this.#newSession(role, partner, tls);
+    const { session, handler, framer } = this.#newSession(role, partner, tls, socket);
     handler.onProgress = onProgress;
     this.#sessions.add(session);
     const driver = new SessionDriver(socket, session, handler, {

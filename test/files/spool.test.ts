@@ -220,3 +220,29 @@ test('outgoing checkpoint: the next SFID offers the further of accepted and sent
   const [u2] = await again.list('acme');
   assert.equal(await again.restartOffer(u2!), 4);
 });
+
+/** Polls until `check` holds (a detached process is doing the work), failing after `ms`. */
+async function eventually(check: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > until) assert.fail('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('detachedRemoval: a removed entry is deleted by a detached process that keeps nothing of ours busy', async (t) => {
+  const dir = await tempDir(t);
+  const root = join(dir, 'spool');
+  await mkdir(join(root, '.trash', 'leftover'), { recursive: true });
+  await writeFile(join(root, '.trash', 'leftover', 'data'), 'old');
+  const spool = await Spool.open(root, { detachedRemoval: true });
+  const entry = await spool.enqueue(await writeSource(dir, 'u', Buffer.alloc(1 << 20, 1)), meta());
+  const before = process.getActiveResourcesInfo().filter((r) => r.startsWith('FSReq')).length;
+  await spool.remove(entry);
+  // An in-process deletion would still be running here (a pending file-system request keeps the
+  // process alive); the detached `rm` is neither waited for nor keeping the event loop alive.
+  assert.equal(process.getActiveResourcesInfo().filter((r) => r.startsWith('FSReq')).length, before);
+  assert.deepEqual(await spool.list('acme'), []);
+  await eventually(async () => (await readdir(join(root, '.trash'))).length === 0);
+  await assert.rejects(stat(entry.dir), { code: 'ENOENT' });
+});
