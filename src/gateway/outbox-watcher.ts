@@ -32,6 +32,8 @@ const LEVEL4_MAX_BLOCKS = 9_999_999;
 const MAX_RETRY_MS = 5 * 60_000;
 /** Events arriving within this many ms make one scan. */
 const EVENT_COALESCE_MS = 25;
+/** Pickups in flight at once in one folder (see #takeAll). */
+const PICKUP_CONCURRENCY = 8;
 
 export interface OutboxWatcherOptions {
   outbox: ResolvedOutbox;
@@ -177,8 +179,8 @@ export class OutboxWatcher {
     const { ready, nextAt } = readyToTake(listing, signatures, this.#tracker, now, outbox);
     for (const name of [...this.#backoff.keys()]) if (!signatures.has(name)) this.#backoff.delete(name);
     let wakeAt = nextAt;
+    const due: string[] = [];
     for (const name of ready) {
-      if (this.#stopped) return;
       const signature = signatures.get(name);
       if (signature === undefined) continue;
       const b = this.#backoff.get(name);
@@ -186,11 +188,31 @@ export class OutboxWatcher {
         wakeAt = Math.min(wakeAt ?? Infinity, b.until);
         continue;
       }
-      const outcome = await this.#take(name, listing);
-      if (outcome) this.#report(outcome, signature);
+      due.push(name);
     }
+    await this.#takeAll(due, listing, signatures);
+    if (this.#stopped) return;
     for (const b of this.#backoff.values()) if (b.until > now) wakeAt = Math.min(wakeAt ?? Infinity, b.until);
     this.#arm(wakeAt);
+  }
+
+  /**
+   * Takes the due files, PICKUP_CONCURRENCY at a time: each pickup is its own claim (outbox-claim.ts)
+   * and waits mostly on fsync, so several in flight share the filesystem's journal commits. Stamps
+   * and spool sequence numbers are still allocated one after the other.
+   */
+  async #takeAll(names: readonly string[], listing: FolderListing, signatures: ReadonlyMap<string, string>): Promise<void> {
+    let next = 0;
+    const worker = async () => {
+      while (!this.#stopped && next < names.length) {
+        const name = names[next++]!;
+        const outcome = await this.#take(name, listing);
+        if (outcome) this.#report(outcome, signatures.get(name));
+      }
+    };
+    const settled = await Promise.allSettled(Array.from({ length: Math.min(PICKUP_CONCURRENCY, names.length) }, worker));
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   #arm(at: number | undefined): void {

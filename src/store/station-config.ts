@@ -145,9 +145,12 @@ export const SCHEDULER_DEFAULTS = {
   /** Sessions at once with one partner: OFTP partners expect one (a second call is refused with ESID 08). */
   maxSessionsPerPartner: 1,
   /** ms after the last drop of a burst before dialling: a burst of drops makes one session. */
-  debounceMs: 250,
-  /** ms after the first drop of a burst at most: a steady trickle still dials within a second. */
-  maxDebounceMs: 1000,
+  debounceMs: 100,
+  /**
+   * ms after the first drop of a burst at most: a steady trickle still dials within a quarter second,
+   * so with the outbox's 500 ms stability rule a drop reaches its SFID in under a second.
+   */
+  maxDebounceMs: 250,
   /** Retry backoff, seconds (see src/gateway/retry-policy.ts for the decision per ESID reason). */
   retryBaseSeconds: 30,
   retryFactor: 2,

@@ -226,3 +226,40 @@ test('marker rule: a file waits for FILE.ready, which goes with it; routing by d
   assert.equal(entry.meta.originator, ID_A);
   assert.equal(entry.meta.userData, 'VIA-B');
 });
+
+test('a burst is taken several files at a time (at most 8 in flight), each queued exactly once', async (t) => {
+  const { a } = await shareNodes(t, [
+    { name: 'a', odetteId: ID_A, partners: { b: {} }, gateway: { ...fast, outboxes: [{ folder: 'b/out', partner: 'b', stableMs: 0 }] } },
+    { name: 'b', odetteId: ID_B, partners: { a: {} } },
+  ]);
+  const real = stationTarget(a!.station);
+  let inFlight = 0;
+  let most = 0;
+  const target: OutboxTarget = {
+    ...real,
+    enqueue: async (partner, request) => {
+      most = Math.max(most, ++inFlight);
+      try {
+        await new Promise((r) => setTimeout(r, 20));
+        return await real.enqueue(partner, request);
+      } finally {
+        inFlight--;
+      }
+    },
+  };
+  const outbox = join(a!.shareRoot, 'b', 'out');
+  await mkdir(outbox, { recursive: true });
+  const names = Array.from({ length: 30 }, (_, i) => `part-${String(i).padStart(2, '0')}.txt`);
+  for (const name of names) await writeFile(join(outbox, name), `${name}\n`);
+  await a!.startGateway({ target });
+  const entries = await eventually('all 30 queued', async () => {
+    const list = await a!.station.services.spool.list('b');
+    return list.length >= names.length && list;
+  });
+  await a!.gateway!.rescan();
+  assert.equal((await a!.station.services.spool.list('b')).length, names.length, 'no file queued twice');
+  assert.deepEqual(entries.map((e) => e.meta.description).sort(), names);
+  assert.ok(most > 1, `pickups overlapped (at most ${most} at once)`);
+  assert.ok(most <= 8, `at most 8 pickups at once (saw ${most})`);
+  assert.deepEqual(await visible(outbox), []);
+});
