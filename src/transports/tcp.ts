@@ -6,6 +6,44 @@ import { OftpError } from '../errors.ts';
 
 export const DEFAULT_TCP_PORT = 3305;
 
+/**
+ * TCP keepalive on every session connection, dialled or accepted, plain or under TLS. A peer that
+ * vanishes without a FIN (cable pulled, NAT or firewall state dropped, host powered off) otherwise
+ * holds its session, and with it the partner's place (a redial is refused with ESID 08), until the
+ * response timer (default 180 s) and the close grace have run out.
+ * After KEEPALIVE_IDLE_MS without a segment from the peer the kernel probes it; Node 24 (libuv 1.52)
+ * sets 1 s between probes and gives up after 10 unanswered ones (TCP_KEEPINTVL 1, TCP_KEEPCNT 10,
+ * not settable from Node), so a dead peer is noticed about 40 s after it last sent anything, and the
+ * connection closes with ETIMEDOUT. A live peer's kernel answers probes however slow its application
+ * is, so keepalive never ends a session that is merely waiting. 30 s also stays under the idle timeouts
+ * of the NATs and firewalls in the path, which the probes keep open. It does not cover a peer that
+ * dies while our data to it is still unacknowledged: the kernel retransmits instead of probing, and
+ * the response timer ends such a session.
+ */
+export const KEEPALIVE_IDLE_MS = 30_000;
+
+/** Turns keepalive on (see KEEPALIVE_IDLE_MS). On a TLSSocket, Node passes it to the TCP socket below. */
+export function enableKeepAlive(socket: Socket): void {
+  socket.setKeepAlive(true, KEEPALIVE_IDLE_MS);
+}
+
+/** How long probePeer() keeps the short keepalive: its probes are over well before. */
+const PROBE_WINDOW_MS = 15_000;
+
+/**
+ * Asks the kernel to check now whether the peer is still there: keepalive after 1 s of silence instead
+ * of KEEPALIVE_IDLE_MS (Linux re-arms the keepalive timer from the last segment received when the idle
+ * time changes), so a dead peer's connection closes within about 11 s; a live one answers the probes
+ * and nothing happens. The usual setting comes back after PROBE_WINDOW_MS.
+ */
+export function probePeer(socket: Socket): void {
+  if (socket.destroyed) return;
+  socket.setKeepAlive(true, 1000);
+  setTimeout(() => {
+    if (!socket.destroyed) enableKeepAlive(socket);
+  }, PROBE_WINDOW_MS).unref();
+}
+
 /** Dials host:port; rejects with OFTP_ERR_TRANSPORT naming the address and the cause. */
 export function connectTcp(host: string, port: number, timeoutMs = 30_000): Promise<Socket> {
   return new Promise((resolve, reject) => {
@@ -20,6 +58,7 @@ export function connectTcp(host: string, port: number, timeoutMs = 30_000): Prom
       socket.setTimeout(0);
       socket.removeAllListeners('error');
       socket.setNoDelay(true);
+      enableKeepAlive(socket);
       resolve(socket);
     });
   });
@@ -34,6 +73,7 @@ export function listenTcp(host: string, port: number, onSocket: (socket: Socket)
     const server = createServer({ pauseOnConnect: true }, (accepted) => {
       const socket = withReusedReadBuffer(accepted);
       socket.setNoDelay(true);
+      enableKeepAlive(socket);
       onSocket(socket);
     });
     server.once('error', (err: NodeJS.ErrnoException) =>

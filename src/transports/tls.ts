@@ -16,6 +16,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { connect, type SecureContext, type SecureContextOptions, TLSSocket } from 'node:tls';
 import { OftpError } from '../errors.ts';
+import { enableKeepAlive } from './tcp.ts';
 
 export const DEFAULT_TLS_PORT = 6619;
 
@@ -189,6 +190,7 @@ export function connectTls<T>(options: ConnectTlsOptions<T>): Promise<{ socket: 
       socket.off('error', onError);
       socket.off('close', onClose);
       socket.setNoDelay(true);
+      enableKeepAlive(socket); // reaches the TCP socket below (see KEEPALIVE_IDLE_MS)
       resolve({ socket, binding: verdict.binding, info: connectionInfo(socket) });
     });
   });
@@ -221,6 +223,7 @@ export function listenTls<T>(options: ListenTlsOptions<T>): Promise<Server> {
       const remote = `${raw.remoteAddress}:${raw.remotePort}`;
       raw.on('error', () => {});
       raw.setNoDelay(true);
+      enableKeepAlive(raw); // see KEEPALIVE_IDLE_MS
       let context: SecureContext;
       try {
         context = typeof options.secureContext === 'function' ? options.secureContext() : options.secureContext;

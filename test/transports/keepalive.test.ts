@@ -1,0 +1,131 @@
+// TCP keepalive on session connections (src/transports/tcp.ts KEEPALIVE_IDLE_MS): dialled and accepted,
+// plain and under TLS, seen where it counts, in the kernel: /proc/net/tcp shows which timer a socket
+// has armed ("tr" 2 is keepalive) and when it fires. probePeer() shortens the wait to 1 s and a live
+// peer survives its probes. (That a dead peer's connection then closes with ETIMEDOUT, about 40 s after
+// its last segment or 11 s after a probePeer, was measured in a network namespace with the peer's
+// route blackholed; it needs root, so it is not a test here.)
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import type { Server, Socket } from 'node:net';
+import { after, before, test, type TestContext } from 'node:test';
+import type { TLSSocket } from 'node:tls';
+import { connectTcp, KEEPALIVE_IDLE_MS, listenTcp, probePeer } from '../../src/transports/tcp.ts';
+import { connectTls, listenTls } from '../../src/transports/tls.ts';
+import { contextOf, partnerTrust, trustOf } from '../tls/helpers.ts';
+import { type Issued, TestPki } from '../tls/pki.ts';
+
+const onLinux = existsSync('/proc/net/tcp');
+const skip = onLinux ? false : 'needs /proc/net/tcp (Linux)';
+
+/** USER_HZ: /proc/net/tcp gives timer expiries in clock ticks of 1/100 s. */
+const TICKS_PER_SECOND = 100;
+
+/** The timer a connection (by its two ports on 127.0.0.1) has armed: kind (2 = keepalive) and seconds left. */
+function kernelTimer(localPort: number, remotePort: number): { kind: number; seconds: number } | undefined {
+  const port = (p: number) => p.toString(16).toUpperCase().padStart(4, '0');
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    if (!existsSync(file)) continue;
+    for (const line of readFileSync(file, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 6 || !f[1]!.endsWith(`:${port(localPort)}`) || !f[2]!.endsWith(`:${port(remotePort)}`)) continue;
+      const [kind, when] = f[5]!.split(':');
+      return { kind: Number.parseInt(kind!, 16), seconds: Number.parseInt(when!, 16) / TICKS_PER_SECOND };
+    }
+  }
+  return undefined;
+}
+
+const KEEPALIVE = 2;
+
+function assertKeepAlive(socket: Socket, maxSeconds: number, minSeconds: number, side: string): void {
+  const timer = kernelTimer(socket.localPort!, socket.remotePort!);
+  assert.ok(timer, `${side}: the connection is in /proc/net/tcp`);
+  assert.equal(timer.kind, KEEPALIVE, `${side}: the kernel has a keepalive timer armed`);
+  assert.ok(timer.seconds <= maxSeconds && timer.seconds >= minSeconds, `${side}: it fires in ${timer.seconds} s (expected ${minSeconds}..${maxSeconds})`);
+}
+
+const idleSeconds = KEEPALIVE_IDLE_MS / 1000;
+/** Lets the handshakes' segments be acknowledged, so the idle timer is the one armed. */
+const settle = () => new Promise((r) => setTimeout(r, 100));
+
+async function tcpPair(t: TestContext): Promise<{ dialled: Socket; accepted: Socket }> {
+  let resolveAccepted!: (s: Socket) => void;
+  const acceptedP = new Promise<Socket>((r) => (resolveAccepted = r));
+  const server: Server = await listenTcp('127.0.0.1', 0, resolveAccepted);
+  const dialled = await connectTcp('127.0.0.1', (server.address() as { port: number }).port);
+  const accepted = await acceptedP;
+  t.after(() => {
+    dialled.destroy();
+    accepted.destroy();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
+  return { dialled, accepted };
+}
+
+test('KEEPALIVE_IDLE_MS: a dead peer is noticed well inside the 180 s response timer', () => {
+  // idle + 10 probes 1 s apart (libuv's fixed TCP_KEEPINTVL and TCP_KEEPCNT)
+  assert.ok(KEEPALIVE_IDLE_MS / 1000 + 10 <= 60);
+});
+
+test('plain TCP: the dialled and the accepted socket both have keepalive armed', { skip }, async (t) => {
+  const { dialled, accepted } = await tcpPair(t);
+  await settle();
+  assertKeepAlive(dialled, idleSeconds, idleSeconds - 5, 'dialled');
+  assertKeepAlive(accepted, idleSeconds, idleSeconds - 5, 'accepted');
+});
+
+test('probePeer: keepalive probes start after 1 s of silence, a live peer answers them, the usual setting comes back', { skip }, async (t) => {
+  const { dialled, accepted } = await tcpPair(t);
+  await settle();
+  probePeer(accepted);
+  assertKeepAlive(accepted, 1, 0, 'probed');
+  await new Promise((r) => setTimeout(r, 3500)); // probes at 1 s, 2 s, 3 s, each answered
+  assert.equal(accepted.destroyed, false, 'a live peer survives the probes');
+  assert.equal(dialled.destroyed, false);
+  assertKeepAlive(accepted, 1, 0, 'still probing');
+  // After the probe window (mocked clock: probePeer's own timer) the usual idle time is back.
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  probePeer(accepted);
+  t.mock.timers.tick(15_000);
+  t.mock.timers.reset();
+  await settle();
+  assertKeepAlive(accepted, idleSeconds, idleSeconds - 5, 'restored');
+});
+
+let pki: TestPki;
+let ca: Issued;
+let station: Issued;
+let acme: Issued;
+before(() => {
+  pki = new TestPki('oftp-keepalive-');
+  ca = pki.rootCa('ca', 'Test CA');
+  station = pki.issue('station', ca, { cn: 'O0013000000STATION', extendedKeyUsage: 'serverAuth,clientAuth' });
+  acme = pki.issue('acme', ca, { cn: 'O0013000000ACME', extendedKeyUsage: 'clientAuth,serverAuth' });
+});
+after(() => pki?.remove());
+
+test('TLS: keepalive reaches the TCP sockets under both TLS ends', { skip }, async (t) => {
+  const trust = trustOf(partnerTrust('acme', 'O0013000000ACME', { cas: [ca] }));
+  let resolveAccepted!: (s: TLSSocket) => void;
+  const acceptedP = new Promise<TLSSocket>((r) => (resolveAccepted = r));
+  const server = await listenTls({
+    host: '127.0.0.1',
+    port: 0,
+    secureContext: contextOf(station),
+    verify: (c) => trust.bindClient(c),
+    onSecureSocket: (socket) => resolveAccepted(socket),
+    onRefused: (err) => assert.fail(err),
+    handshakeTimeoutMs: 5000,
+  });
+  const port = (server.address() as { port: number }).port;
+  const { socket: dialled } = await connectTls({ host: '127.0.0.1', port, partner: 'acme', secureContext: contextOf(acme), verify: (c) => trust.checkServer('acme', c) });
+  const accepted = await acceptedP;
+  t.after(() => {
+    dialled.destroy();
+    accepted.destroy();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
+  await settle();
+  assertKeepAlive(dialled, idleSeconds, idleSeconds - 5, 'TLS dialled');
+  assertKeepAlive(accepted, idleSeconds, idleSeconds - 5, 'TLS accepted');
+});
