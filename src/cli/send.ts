@@ -1,7 +1,6 @@
 // `oftp2 send PARTNER [FILES…]`: queue files, dial the partner, send them and whatever else is queued,
 // take what the partner has for us, exchange receipts, close.
 import { describeEsid } from '../protocol/reason-codes.ts';
-import { Station } from '../station/station.ts';
 import { type CliCommand, parseCommandArgs, usageError } from './command.ts';
 import { ProgressBar } from './progress-bar.ts';
 import { DATA_DIR_OPTION, DATA_DIR_USAGE, dataDirFrom, integerOption } from './station-options.ts';
@@ -39,6 +38,8 @@ ${DATA_DIR_USAGE}`,
     if (format === 'F' && !recordLength) throw usageError('format F needs --record-length');
 
     const warn = (obj: object, msg: string) => process.stderr.write(`oftp2: ${msg} ${JSON.stringify(obj)}\n`);
+    // Loaded here, not at the top: see src/cli/command.ts (the CLI loads every command module).
+    const { Station } = await import('../station/station.ts');
     // The file just sent leaves the spool in a detached process: deleting it must not delay our exit.
     const station = await Station.open(dataDirFrom(values), { info() {}, warn }, { detachedRemoval: true });
     try {

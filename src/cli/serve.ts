@@ -4,11 +4,7 @@
 // logger per session ({session, partner}), command traces at debug level. SIGTERM/SIGINT stop it
 // within station.daemon.stopTimeoutSeconds (running sessions end with ESID 05 and resume later);
 // under systemd (Type=notify) it reports READY=1, WATCHDOG=1 and STOPPING=1.
-import { pino } from 'pino';
-import { Daemon, type WatcherStarter } from '../gateway/daemon.ts';
-import { startShareGateway } from '../gateway/share-gateway.ts';
-import { STATION_DEFAULTS } from '../store/station-config.ts';
-import { StationStore } from '../store/station-store.ts';
+import type { WatcherStarter } from '../gateway/daemon.ts';
 import { type CliCommand, parseCommandArgs, usageError } from './command.ts';
 import { DATA_DIR_OPTION, DATA_DIR_USAGE, dataDirFrom, integerOption } from './station-options.ts';
 
@@ -18,7 +14,7 @@ const LEVELS = ['trace', 'debug', 'info', 'warn', 'error'];
  * The LAN share's watchers (outbox pickup): the seam where src/gateway/outbox* plugs in. Each starter
  * gets the station and the scheduler's notifyQueued (see WatcherStarter in src/gateway/daemon.ts).
  */
-export const gatewayWatchers: WatcherStarter[] = [startShareGateway];
+export const gatewayWatchers: WatcherStarter[] = [async (context) => (await import('../gateway/share-gateway.ts')).startShareGateway(context)];
 
 export const command: CliCommand = {
   name: 'serve',
@@ -38,6 +34,13 @@ ${DATA_DIR_USAGE}`,
     });
     const level = values['log-level'] ?? process.env.OFTP2_LOG_LEVEL ?? 'info';
     if (!LEVELS.includes(level)) throw usageError(`unknown log level "${level}"`);
+    // Loaded here, not at the top: see src/cli/command.ts (the CLI loads every command module).
+    const [{ pino }, { Daemon }, { STATION_DEFAULTS }, { StationStore }] = await Promise.all([
+      import('pino'),
+      import('../gateway/daemon.ts'),
+      import('../store/station-config.ts'),
+      import('../store/station-store.ts'),
+    ]);
     const log = pino({ base: undefined, level, timestamp: pino.stdTimeFunctions.isoTime });
     const dataDir = dataDirFrom(values);
     if (!(await StationStore.exists(dataDir))) {

@@ -4,8 +4,7 @@
 // failures (history). Reads only: safe while `oftp2 serve` runs. --json for scripts and monitoring.
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DAEMON_STATUS_FILE, type DaemonStatus } from '../gateway/daemon.ts';
-import { certificateStatus, certificateWarnings } from '../security/certificates-store.ts';
+import type { DaemonStatus } from '../gateway/daemon.ts';
 import { tlsListenAddress } from '../store/station-config.ts';
 import { StationStore } from '../store/station-store.ts';
 import { TransferHistory, type TransferRecord } from '../store/transfer-history.ts';
@@ -57,6 +56,8 @@ ${DATA_DIR_USAGE}`,
 export async function stationStatus(dataDir: string, failures = 5): Promise<StationStatusReport> {
   const store = await StationStore.open(dataDir);
   const config = store.config;
+  // Loaded here, not at the top: see src/cli/command.ts (the CLI loads every command module).
+  const { DAEMON_STATUS_FILE } = await import('../gateway/daemon.ts');
   const snapshot = await readSnapshot(join(store.paths.state, DAEMON_STATUS_FILE));
   const running = snapshot?.running === true && isAlive(snapshot.pid);
   const listen = config.station.listen;
@@ -85,6 +86,7 @@ export async function stationStatus(dataDir: string, failures = 5): Promise<Stat
   } finally {
     await history.close();
   }
+  const { certificateStatus, certificateWarnings } = await import('../security/certificates-store.ts');
   let warnings: string[];
   try {
     warnings = certificateWarnings(await certificateStatus(config, store.paths.dataDir));
