@@ -2,7 +2,7 @@
 // the folder watchers in one process, with systemd readiness/watchdog and a bounded shutdown.
 //
 // Start: open the station (a crash's leftovers are settled there), attach hooks to history, start the
-// scheduler (partners with files already spooled are queued) and the watchers, listen, then tell
+// scheduler (partners with files already spooled, or owed receipts, are queued) and the watchers, listen, then tell
 // systemd READY=1 and start the watchdog pings. A status snapshot (state/daemon-status.json) is kept
 // for `oftp2 status`.
 // Stop (SIGTERM/SIGINT): STOPPING=1; stop accepting connections and dial-ins; stop the watchers and the
@@ -93,7 +93,10 @@ export class Daemon {
     const config = station.store.config;
     this.scheduler = new Scheduler(schedulerPlan(config), {
       dial: (partner) => station.send(partner),
-      queuedCount: (partner) => station.services.spool.count(partner),
+      // A reason to dial: files to send, and receipts (EERP/NERP) the partner is still owed. A crash or
+      // a broken connection can cut off the session that carried a receipt (sent, RTR never seen): the
+      // file's sender waits for it, and with nothing else to send neither side would call again.
+      queuedCount: async (partner) => (await station.services.spool.count(partner)) + (await station.services.receipts.list(partner)).length,
       log: log.child?.({ component: 'scheduler' }) ?? log,
     });
     station.gate = this.scheduler.gate;
