@@ -45,14 +45,11 @@ export function encodeVRecords(records: readonly Uint8Array[]): Uint8Array {
 /** Splits the §6.5 form back into records (copies). */
 export function decodeVRecords(bytes: Uint8Array): Uint8Array[] {
   const records: Uint8Array[] = [];
-  const pending: Uint8Array[] = [];
+  // One push of the whole layout: every complete record comes as a single piece (a truncated last one
+  // comes unfinished and end() refuses it).
   const reader = new VRecordReader({
     onPiece: (data, start, end, endOfRecord) => {
-      pending.push(data.slice(start, end));
-      if (endOfRecord) {
-        records.push(concat(pending));
-        pending.length = 0;
-      }
+      if (endOfRecord) records.push(new Uint8Array(data.subarray(start, end))); // a copy, even of a Buffer
     },
   });
   reader.push(bytes);
@@ -312,16 +309,4 @@ export class VRecordWriter {
 
 function invalid(message: string): LocalUsageError {
   return new LocalUsageError('OFTP_ERR_INVALID_ARGUMENT', message);
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  let total = 0;
-  for (const p of parts) total += p.length;
-  const out = new Uint8Array(total);
-  let w = 0;
-  for (const p of parts) {
-    out.set(p, w);
-    w += p.length;
-  }
-  return out;
 }

@@ -27,6 +27,7 @@ const THREE_RECORDS_FILE = Uint8Array.of(0x00, 0x02, 0x41, 0x42, 0x00, 0x00, 0x0
 test('vector: record length prefixes are big-endian data lengths', () => {
   assert.deepEqual(encodeVRecords(THREE_RECORDS), THREE_RECORDS_FILE);
   assert.deepEqual(decodeVRecords(THREE_RECORDS_FILE), THREE_RECORDS);
+  assert.deepEqual(decodeVRecords(Buffer.from(THREE_RECORDS_FILE)), THREE_RECORDS, 'from a Buffer too: Uint8Array copies');
   const b = new Uint8Array(2);
   writeRecordLength(b, 0, 0xffff);
   assert.deepEqual(b, Uint8Array.of(0xff, 0xff));

@@ -5,6 +5,7 @@
 
 import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
+import { concat } from './der.ts';
 
 export type CmsTransform = (source: AsyncIterable<Uint8Array>) => AsyncGenerator<Uint8Array>;
 
@@ -86,18 +87,8 @@ export function chain(transforms: readonly CmsTransform[]): CmsTransform {
 /** Collects an async iterable into one array (tests and small messages only). */
 export async function collect(source: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of source) {
-    parts.push(chunk);
-    total += chunk.length;
-  }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  for await (const chunk of source) parts.push(chunk);
+  return concat(parts);
 }
 
 /** An async iterable of one array, in pieces of `size` (a message held in memory). */
