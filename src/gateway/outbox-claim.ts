@@ -7,7 +7,11 @@
 //                   from here on no other scan, and no SMB client, sees FILE in the outbox
 //   4 extras        FILE.oftp.json moved beside it, the marker removed
 //   5 spooled       Station.enqueue: the spool entry (copied, or hard-linked for rename/marker
-//                   writers, fsynced, published by an atomic rename) and history 'queued'
+//                   writers, fsynced, published by an atomic rename) and history 'queued'. A file
+//                   with file services (agreement, folder, sidecar: claim.json keeps the choice) is
+//                   sealed first into an envelope in state/sealing/, which is what gets spooled; a
+//                   stop leaves at most a half-made envelope there, cleared at open, and the claim
+//                   seals again under the same identity
 //   6 cleaned       FILE, its sidecar, claim.json and the folder removed
 // Why each stop is safe (recover() runs at start and before every scan):
 //   - before 3: the claim folder has no FILE: it is removed; FILE is still in the outbox and is taken

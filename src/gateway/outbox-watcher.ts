@@ -7,8 +7,11 @@
 // partner agreement's size limit, and take it. Nothing here stops the daemon:
 //   - a malformed sidecar, a file over the size limit, a symbolic link, content the spool refuses →
 //     moved to .oftp-rejected/ with NAME.reason.txt, logged;
-//   - an unknown partner, no route, a folder outside the share, file services not available → the
-//     files stay where they are, logged once (until the problem goes and comes back);
+//   - an unknown partner, no route, a folder outside the share, file services (signing, compression,
+//     encryption) the partner cannot take at its level → the files stay where they are, logged once
+//     (until the problem goes and comes back); a sidecar asking for such services is refused;
+//   - file services asked for by the partner agreement, the folder's `security` or the sidecar's: the
+//     file is sealed as it is spooled (Station.enqueue, from the claim: outbox-claim.ts);
 //   - a passing failure (disk full, the file changing or unreadable) → the file stays in the outbox and
 //     is tried again after retryMs, doubling up to 5 minutes, logged once per run of failures;
 //   - a file that vanishes before it is claimed is simply gone.
@@ -23,7 +26,7 @@ import type { PartnerConfig } from '../store/station-config.ts';
 import { type OutboxTarget, OutboxPickup, type PickupHooks, type PickupOutcome, PICKUP_DIR } from './outbox-claim.ts';
 import { classify, type FolderListing, isTemporaryName, readyToTake, signatureText, StabilityTracker } from './outbox-rules.ts';
 import type { Router } from './routing.ts';
-import { fileSettings, parseSidecar, type Sidecar, SidecarError } from './sidecar.ts';
+import { asksForServices, fileSettings, parseSidecar, type Sidecar, SidecarError } from './sidecar.ts';
 import { datasetNameForDrop, descriptionForDrop } from './share-naming.ts';
 import { type ResolvedOutbox, resolvesInside } from './share-paths.ts';
 
@@ -157,10 +160,6 @@ export class OutboxWatcher {
     await this.#ensureWatch();
     if (outbox.partner && !target.partner(outbox.partner)) {
       return this.#tell('partner', { partner: outbox.partner }, 'Outbox: the folder names a partner that is not configured; its files stay in place');
-    }
-    const security = outbox.security;
-    if (security && (security.sign || security.encrypt || security.compress)) {
-      return this.#tell('security', {}, 'Outbox: signing, compression and encryption at queueing are not available yet; files stay in place');
     }
     for (const outcome of await this.pickup.recover()) this.#report(outcome);
 
@@ -300,6 +299,18 @@ export class OutboxWatcher {
     if (partner.level < 5 && Math.ceil(st.size / 1024) > LEVEL4_MAX_BLOCKS) {
       return refuse(`${st.size} octets cannot be announced to ${partner.name} at protocol level ${partner.level} (SFIDFSIZ is at most ${LEVEL4_MAX_BLOCKS} 1K blocks)`);
     }
+    // File services (§6) the folder or the sidecar asks for; Station.enqueue seals the file with them
+    // (over the partner agreement's) when it is spooled, from the claim, so a restart seals it the same.
+    const originator = outbox.originator ?? target.stationId;
+    if (asksForServices(sidecar?.security) && originator !== target.stationId) {
+      return refuse(`its sidecar asks for signing, compression or encryption, but files of this folder are sent as originator ${originator}, not this station`);
+    }
+    if (asksForServices(settings.security) && partner.level < 5) {
+      const why = `${partner.name} speaks protocol level ${partner.level}: signing, compression and encryption need OFTP 2 (level 5)`;
+      if (asksForServices(sidecar?.security)) return refuse(`its sidecar asks for file services; ${why}`);
+      this.#tell(`services:${partner.name}`, { partner: partner.name, level: partner.level }, 'Outbox: the folder asks for signing, compression or encryption, which the partner cannot take at its protocol level; files stay in place');
+      return undefined;
+    }
     return this.pickup.take({
       name,
       sidecar: sidecarName,
@@ -309,12 +320,12 @@ export class OutboxWatcher {
         datasetName: settings.datasetName ?? datasetNameForDrop(name),
         format: settings.format,
         recordLength: settings.recordLength,
-        originator: outbox.originator ?? target.stationId,
+        originator,
         destination: settings.destination ?? partner.odetteId,
         userData: settings.userData,
         description: settings.description ?? (partner.level >= 5 ? descriptionForDrop(name) : ''),
         signedReceipt: settings.signedReceipt,
-        security: outbox.security,
+        security: settings.security,
       },
       // A writer that renames or leaves a marker is done with the file: hard-link it into the spool
       // (no copy). Under 'stable' a late write through a handle still open must not reach the spool.

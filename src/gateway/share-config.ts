@@ -61,11 +61,15 @@ export const GATEWAY_DEFAULTS = {
   retryMs: 5000,
 } as const;
 
-/** Security the outbox asks for (SFIDSEC/SFIDCIPH/SFIDCOMP, §6); done when the file is spooled. */
+/**
+ * File services for the files of an outbox (SFIDSEC/SFIDCIPH/SFIDCOMP, §6), applied when a file is
+ * spooled (Station.enqueue seals it). Each one left out is the partner agreement's
+ * (`fileServices.send`); a sidecar may override each for its file (sidecar.ts).
+ */
 export interface OutboxSecurity {
-  sign: boolean;
-  encrypt: boolean;
-  compress: boolean;
+  sign?: boolean;
+  encrypt?: boolean;
+  compress?: boolean;
   /** SFIDCIPH; default: the partner's agreed suite. */
   cipherSuite?: number;
 }
@@ -117,6 +121,9 @@ export interface GatewayConfig {
   routes: RouteConfig[];
 }
 
+/** SFIDCIPH values an outbox or a sidecar may ask for (src/security/cipher-suites.ts). */
+export const OUTBOX_CIPHER_SUITES = [1, 2, 3, 4, 5, 6];
+
 const partnerName = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' };
 // One or more '/'-separated components; none empty, none starting with '.' (so never '.', '..' or a
 // hidden folder), no '\', ':', wildcard or control characters; never absolute.
@@ -154,10 +161,10 @@ export const GATEWAY_SCHEMA = {
             type: 'object',
             additionalProperties: false,
             properties: {
-              sign: { type: 'boolean', default: false },
-              encrypt: { type: 'boolean', default: false },
-              compress: { type: 'boolean', default: false },
-              cipherSuite: { type: 'integer', minimum: 1, maximum: 99 },
+              sign: { type: 'boolean' },
+              encrypt: { type: 'boolean' },
+              compress: { type: 'boolean' },
+              cipherSuite: { enum: OUTBOX_CIPHER_SUITES },
             },
           },
           pickup: { enum: ['stable', 'rename', 'marker'], default: GATEWAY_DEFAULTS.pickup },
@@ -217,6 +224,10 @@ export function checkGatewayConfig(gateway: GatewayConfig, stationId: string, so
     if (o.format === 'F' && o.recordLength === undefined) throw fail(`outboxes[${i}] has format F and needs a recordLength`);
     if ((o.format === 'U' || o.format === 'T') && o.recordLength !== undefined) throw fail(`outboxes[${i}]: a recordLength is only for F and V`);
     if (o.format === 'V' && o.recordLength !== undefined && o.recordLength > 65535) throw fail(`outboxes[${i}]: a V record length is at most 65535`);
+    const sec = o.security;
+    if (o.originator !== undefined && o.originator !== stationId && (sec?.sign || sec?.encrypt || sec?.compress)) {
+      throw fail(`outboxes[${i}]: files sent as originator ${o.originator} are not ours to sign, compress or encrypt (security)`);
+    }
   });
   const inboxPartners = new Set<string>();
   gateway.inboxes.forEach((b, i) => {

@@ -8,6 +8,8 @@
 //   destination   SFIDDEST, an Odette ID (routes the file when the folder names no partner)
 //   userData      SFIDUSER, up to 8        description   SFIDDESC, up to 999 UTF-8 octets
 //   signedReceipt SFIDSIGN
+//   security      {sign, encrypt, compress, cipherSuite}: the file services for this file (§6), each
+//                 one over the folder's `security`, which is over the partner agreement's
 // The originator is not among them: who we say a file comes from is the folder's configuration, not
 // something a client of the share may choose.
 import { Buffer } from 'node:buffer';
@@ -15,6 +17,7 @@ import { Ajv } from 'ajv';
 import { validateDatasetName } from '../files/naming.ts';
 import { isIdentificationCode, isUserData } from '../protocol/fields.ts';
 import type { VirtualFileFormat } from '../protocol/command-types.ts';
+import { OUTBOX_CIPHER_SUITES, type OutboxSecurity } from './share-config.ts';
 
 export const SIDECAR_SUFFIX = '.oftp.json';
 /** A sidecar is a few hundred octets; anything past this is not one. */
@@ -28,6 +31,7 @@ export interface Sidecar {
   userData?: string;
   description?: string;
   signedReceipt?: boolean;
+  security?: OutboxSecurity;
 }
 
 const schema = {
@@ -41,6 +45,11 @@ const schema = {
     userData: { type: 'string', format: 'user-data' },
     description: { type: 'string' },
     signedReceipt: { type: 'boolean' },
+    security: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { sign: { type: 'boolean' }, encrypt: { type: 'boolean' }, compress: { type: 'boolean' }, cipherSuite: { enum: OUTBOX_CIPHER_SUITES } },
+    },
   },
 } as const;
 
@@ -97,6 +106,7 @@ export interface FolderDefaults {
   destination?: string;
   userData?: string;
   signedReceipt: boolean;
+  security?: OutboxSecurity;
 }
 
 export interface FileSettings {
@@ -107,6 +117,8 @@ export interface FileSettings {
   userData?: string;
   description?: string;
   signedReceipt: boolean;
+  /** File services asked for by the folder or the sidecar (absent: the partner agreement's). */
+  security?: OutboxSecurity;
 }
 
 /**
@@ -125,5 +137,9 @@ export function fileSettings(folder: FolderDefaults, sidecar: Sidecar | undefine
     userData: s.userData ?? folder.userData,
     description: s.description,
     signedReceipt: s.signedReceipt ?? folder.signedReceipt,
+    ...(s.security || folder.security ? { security: { ...folder.security, ...s.security } } : {}),
   };
 }
+
+/** Whether the file services asked for include any (a level 5 partner is needed for them). */
+export const asksForServices = (security: OutboxSecurity | undefined): boolean => Boolean(security?.sign || security?.encrypt || security?.compress);
