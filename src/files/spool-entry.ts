@@ -32,8 +32,11 @@ export interface SpoolMeta extends VirtualFileIdentity {
   recordCount: number;
   /** EFIDUCNT: user data octets (V without prefixes; a file travelling as U counts all octets). */
   unitCount: number;
-  /** SHA-256 of the spooled octets, hex. */
-  sha256: string;
+  /**
+   * SHA-256 of the spooled octets, hex. Absent for a large file without structure, which is copied by
+   * the kernel at enqueue and hashed later (Spool.sha256Of), not in the way of its sending.
+   */
+  sha256?: string;
   /** SFIDSEC, SFIDCIPH, SFIDCOMP, SFIDENV, SFIDSIGN */
   securityLevel: number;
   cipherSuite: number;

@@ -8,10 +8,11 @@
 //   <spool>/<partner>/<seq:12>-<identityKey>/meta.json        SpoolMeta
 //   <spool>/<partner>/<seq:12>-<identityKey>/checkpoint.json  OutgoingCheckpoint (once offered)
 // Enqueue reads the source once: it validates the F/V/T structure, hashes (SHA-256) and copies in the
-// same pass, 64 KiB at a time. One Spool instance owns a spool directory.
+// same pass. Octets without structure (U, secured files) are copied by the kernel while the source is
+// hashed (copyUnstructured). One Spool instance owns a spool directory.
 import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { link, mkdir, open, readdir, rename, stat } from 'node:fs/promises';
+import { copyFile, link, mkdir, open, readdir, rename, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { VirtualFileFormat } from '../protocol/command-types.ts';
 import { FileReason } from '../protocol/reason-codes.ts';
@@ -111,6 +112,8 @@ export class Spool {
    * duplicate identity: with thousands queued, reading every meta.json each time was quadratic.
    */
   readonly #index = new Map<string, Promise<PartnerIndex>>();
+  /** Hashes being computed (or computed) for entries spooled without one, by entry id (sha256Of). */
+  readonly #hashes = new Map<string, Promise<string>>();
 
   private constructor(dir: string, sequence: number, options: SpoolOptions) {
     this.dir = dir;
@@ -200,7 +203,7 @@ export class Spool {
         octets: content.summary.octets,
         recordCount: content.summary.records,
         unitCount: content.summary.units,
-        sha256: content.sha256,
+        ...(content.sha256 === undefined ? {} : { sha256: content.sha256 }),
         securityLevel: meta.securityLevel ?? 0,
         cipherSuite: meta.cipherSuite ?? 0,
         compression: meta.compression ?? 0,
@@ -241,6 +244,22 @@ export class Spool {
       await removeTree(work).catch(() => {});
       throw err;
     }
+  }
+
+  /**
+   * SHA-256 (hex) of an entry's spooled octets: its metadata's, or, for a large U file spooled without
+   * one (copyUnstructured), computed from the spooled copy at the first call and shared by later ones
+   * until the entry is removed. Await it before removing the entry.
+   */
+  sha256Of(entry: SpoolEntry): Promise<string> {
+    if (entry.meta.sha256 !== undefined) return Promise.resolve(entry.meta.sha256);
+    let hash = this.#hashes.get(entry.meta.id);
+    if (!hash) {
+      hash = sha256Hex(entry.dataPath);
+      this.#hashes.set(entry.meta.id, hash);
+      hash.catch(() => this.#hashes.delete(entry.meta.id));
+    }
+    return hash;
   }
 
   /** Partners with at least one entry directory. */
@@ -308,6 +327,7 @@ export class Spool {
     const partnerDir = join(this.dir, entry.meta.partner);
     const index = await this.#indexFor(entry.meta.partner);
     const name = basename(entry.dir);
+    this.#hashes.delete(entry.meta.id);
     if (index.entries.delete(name)) index.byKey.delete(ENTRY_NAME.exec(name)![2]!);
     const doomed = join(this.#trash, `${entry.meta.id}.${randomBytes(4).toString('hex')}`);
     try {
@@ -438,8 +458,10 @@ async function spoolContent(
   dataPath: string,
   fields: CheckedFields,
   transfer: 'copy' | 'link',
-): Promise<{ summary: ContentSummary; sha256: string }> {
+): Promise<{ summary: ContentSummary; sha256: string | undefined }> {
   const before = await statRegular(sourcePath);
+  // Many octets without structure (U, and any secured file): the kernel copies them, nothing to check.
+  if (transfer === 'copy' && fields.transmissionFormat === 'U' && before.size >= KERNEL_COPY_FROM) return copyUnstructured(sourcePath, dataPath, before);
   let linked = false;
   if (transfer === 'link') {
     try {
@@ -539,6 +561,79 @@ async function spoolContent(
   }
   return { summary, sha256: hash.digest('hex') };
 }
+
+/** U files from this size on are copied by the kernel (copyUnstructured) and hashed later (Spool.sha256Of). */
+const KERNEL_COPY_FROM = 8 * 1024 * 1024;
+
+/**
+ * spoolContent for many octets without structure: the kernel copies the source (fs.copyFile: a reflink
+ * where the filesystem has them, else copy_file_range, never through our memory), then the copy is
+ * fsynced. Nothing is hashed here: reading a GiB through SHA-256 costs half a second of CPU before the
+ * file could be offered. The hash is computed from the spooled copy when it is first asked for
+ * (Spool.sha256Of: while the file is being sent). The source must not change meanwhile (size and
+ * mtime before and after, and the octets copied), as for the one-pass copy.
+ */
+async function copyUnstructured(
+  sourcePath: string,
+  dataPath: string,
+  before: { size: number; mtimeMs: number },
+): Promise<{ summary: ContentSummary; sha256: undefined }> {
+  try {
+    await copyFile(sourcePath, dataPath, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
+  } catch (err) {
+    throw ioError('copy', `${sourcePath} -> ${dataPath}`, err);
+  }
+  let target: Awaited<ReturnType<typeof open>> | undefined;
+  let copied: number;
+  try {
+    target = await open(dataPath, 'r+');
+    await target.sync();
+    copied = (await target.stat()).size;
+  } catch (err) {
+    throw ioError('fsync', dataPath, err);
+  } finally {
+    await target?.close().catch(() => {});
+  }
+  const after = await statRegular(sourcePath);
+  if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || copied !== before.size) {
+    throw ioError('spool', sourcePath, Object.assign(new Error('source changed while spooled'), { code: 'ECHANGED' }));
+  }
+  return { summary: { octets: copied, records: 0, units: copied, longestRecord: 0 }, sha256: undefined };
+}
+
+/** SHA-256 (hex) of a file, read in 1 MiB chunks, the next read running while one is hashed. */
+async function sha256Hex(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  const buffers = [Buffer.allocUnsafe(HASH_CHUNK), Buffer.allocUnsafe(HASH_CHUNK)];
+  let fh: Awaited<ReturnType<typeof open>> | undefined;
+  let reading: Promise<number> | undefined;
+  try {
+    fh = await open(path, constants.O_RDONLY);
+    const file = fh;
+    const read = (buffer: Buffer): Promise<number> => {
+      const pending = file.read(buffer, 0, buffer.length, null).then((r) => r.bytesRead);
+      pending.catch(() => {});
+      return pending;
+    };
+    reading = read(buffers[0]!);
+    for (let i = 0; ; i++) {
+      const bytesRead = await reading;
+      reading = undefined;
+      if (bytesRead === 0) break;
+      reading = read(buffers[(i + 1) % 2]!);
+      hash.update(buffers[i % 2]!.subarray(0, bytesRead));
+    }
+  } catch (err) {
+    throw ioError('hash', path, err);
+  } finally {
+    await Promise.allSettled([reading]);
+    await fh?.close().catch(() => {});
+  }
+  return hash.digest('hex');
+}
+
+/** Hashing reads of sha256Hex. */
+const HASH_CHUNK = 1024 * 1024;
 
 async function statRegular(path: string): Promise<{ size: number; mtimeMs: number }> {
   let s: Awaited<ReturnType<typeof stat>>;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { FileRefusedError } from '../../src/files/file-errors.ts';
@@ -245,4 +245,35 @@ test('detachedRemoval: a removed entry is deleted by a detached process that kee
   assert.deepEqual(await spool.list('acme'), []);
   await eventually(async () => (await readdir(join(root, '.trash'))).length === 0);
   await assert.rejects(stat(entry.dir), { code: 'ENOENT' });
+});
+
+test('a large U file is copied by the kernel and hashed from the spool when asked; a source growing meanwhile is refused', async (t) => {
+  const dir = await tempDir(t);
+  const spool = await Spool.open(join(dir, 'spool'));
+  const data = Buffer.alloc(9 * (1 << 20) + 12345);
+  for (let i = 0; i < data.length; i += 4096) data.writeUInt32BE(i, i);
+  const source = await writeSource(dir, 'big', data);
+  const entry = await spool.enqueue(source, meta());
+  assert.deepEqual(await readFile(entry.dataPath), data);
+  assert.equal(entry.meta.octets, data.length);
+  assert.equal(entry.meta.fileSize, Math.ceil(data.length / 1024));
+  assert.equal(entry.meta.sha256, undefined, 'not hashed at enqueue');
+  const [first, second] = await Promise.all([spool.sha256Of(entry), spool.sha256Of(entry)]);
+  assert.equal(first, sha256Hex(data));
+  assert.equal(second, first);
+  // A small one is hashed as it is copied.
+  const small = await spool.enqueue(await writeSource(dir, 'small', Buffer.from('payload')), meta({ datasetName: 'SMALL' }));
+  assert.equal(small.meta.sha256, sha256Hex(Buffer.from('payload')));
+  assert.equal(await spool.sha256Of(small), small.meta.sha256);
+
+  const growing = await writeSource(dir, 'growing', Buffer.alloc(16 << 20, 7));
+  let settled = false;
+  const enqueued = spool.enqueue(growing, meta({ datasetName: 'GROWING' })).finally(() => {
+    settled = true;
+  });
+  enqueued.catch(() => {});
+  while (!settled) await appendFile(growing, 'x');
+  await assert.rejects(enqueued, /ECHANGED/);
+  assert.deepEqual((await spool.list('acme')).map((e) => e.meta.datasetName), [IDENTITY.datasetName, 'SMALL']);
+  assert.deepEqual(await readdir(join(dir, 'spool', '.tmp')), []);
 });
