@@ -12,6 +12,7 @@ import { EsidReason } from '../protocol/reason-codes.ts';
 import type { OftpSession } from '../session/engine.ts';
 import type { SessionEnded, SessionEvent } from '../session/types.ts';
 import { chunkReaderOf } from './tcp.ts';
+import { reusedTlsReader } from './tls-read.ts';
 
 /** What the application may ask of the driver while it handles an event. */
 export interface DriverIo {
@@ -69,21 +70,24 @@ export class SessionDriver {
       });
     });
     stream.on('error', () => {}); // reported through 'close' and the session's end
-    // A stream reading into a reused buffer (tcp.ts) hands chunks over itself; the chunk stays valid
-    // until the stream is resumed, which is after the engine and the application are done with it.
-    // Such a stream reads nothing while paused, so it is resumed even when we are closing: the
-    // peer's own close must still be seen (the engine ignores what comes after the end).
-    const reader = chunkReaderOf(stream);
+    // A stream reading into reused memory (tcp.ts, tls-read.ts) hands chunks over itself; a chunk stays
+    // valid until we give it back, which is after the engine and the application are done with it.
+    // Such a stream reads only as far ahead as its memory allows, so chunks are given back even when
+    // we are closing: the peer's own close must still be seen (the engine ignores what comes after
+    // the end). Any other stream is paused while a chunk is handled.
+    const reader = chunkReaderOf(stream) ?? reusedTlsReader(stream);
+    let done: (() => void) | undefined;
     const onChunk = (chunk: Uint8Array) => {
-      stream.pause();
+      if (!reader) stream.pause();
       this.#enqueue(async () => {
         this.#session.receiveBytes(chunk, this.#clock());
         await this.#pump();
       }).then(() => {
-        if (!this.#streamClosed && (!this.#closing || reader)) stream.resume();
+        if (reader) done?.();
+        else if (!this.#streamClosed && !this.#closing) stream.resume();
       });
     };
-    if (reader) reader(onChunk);
+    if (reader) done = reader(onChunk);
     else stream.on('data', onChunk);
     stream.once('end', () => this.#enqueue(() => this.#transportClosed()));
     this.#enqueue(async () => {

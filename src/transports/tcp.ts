@@ -89,8 +89,12 @@ export function listenTcp(host: string, port: number, onSocket: (socket: Socket)
 /** Size of the buffer an accepted connection reads into, reused for every read. */
 const READ_BUFFER_SIZE = 256 * 1024;
 
-/** Starts delivering a stream's chunks to `onChunk`; each chunk is valid until the stream is resumed. */
-export type ChunkReader = (onChunk: (chunk: Uint8Array) => void) => void;
+/**
+ * Starts delivering a stream's chunks to `onChunk`. Returns the function the consumer calls once done
+ * with a chunk (once per chunk, in order); a chunk stays valid until then. The reader decides when to
+ * read more (the consumer does not pause the stream).
+ */
+export type ChunkReader = (onChunk: (chunk: Uint8Array) => void) => () => void;
 
 const chunkReaders = new WeakMap<Duplex, ChunkReader>();
 
@@ -138,6 +142,7 @@ function withReusedReadBuffer(accepted: Socket): Socket {
   chunkReaders.set(socket, (onChunk) => {
     deliver = onChunk;
     socket.resume();
+    return () => socket.resume();
   });
   return socket;
 }
