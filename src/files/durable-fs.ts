@@ -4,7 +4,7 @@
 // Temporary names start with '.' and end with '.tmp', in the same directory as their final name.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
+import { constants, readdirSync, statSync } from 'node:fs';
 import { link, mkdir, open, readdir, readFile, rename, rm, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { errnoCode, ioError } from './file-errors.ts';
@@ -180,8 +180,13 @@ export async function removeTree(path: string): Promise<void> {
  * deletion of a big file, which takes about a second per GiB on a filesystem mounted with `discard`.
  * Only for names nothing will use again (a spool's trash). When `rm` cannot be started, the tree is
  * removed in this process instead (removeTree); the returned promise settles then, or once started.
+ * A tree of plain files under 1 MiB in all is removed in this process too (removeTree), settling when
+ * it is gone: starting a process would cost more than the deletion.
  */
 export function removeTreeDetached(path: string): Promise<void> {
+  // A small flat tree (a small spool entry) is removed here: starting `rm` costs milliseconds of CPU,
+  // far more than unlinking a few small files, and a send of 1,000 small files would start 1,000.
+  if (isSmallFlatTree(path)) return removeTree(path);
   return new Promise((resolve) => {
     let child: ReturnType<typeof spawn>;
     try {
@@ -194,6 +199,27 @@ export function removeTreeDetached(path: string): Promise<void> {
     child.once('spawn', () => resolve());
     child.once('error', () => removeTree(path).then(resolve, () => resolve()));
   });
+}
+
+/** Octets under which removeTreeDetached deletes a tree in this process. */
+const DETACHED_REMOVAL_MIN_OCTETS = 1024 * 1024;
+
+/**
+ * True when `path` holds only files totalling under DETACHED_REMOVAL_MIN_OCTETS. Synchronous on
+ * purpose (one readdir and a stat per file, microseconds): the caller decides before it returns.
+ */
+function isSmallFlatTree(path: string): boolean {
+  try {
+    let octets = 0;
+    for (const entry of readdirSync(path, { withFileTypes: true })) {
+      if (!entry.isFile()) return false;
+      octets += statSync(join(path, entry.name)).size;
+      if (octets >= DETACHED_REMOVAL_MIN_OCTETS) return false;
+    }
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Runs `task` after every task queued before it under the same key has settled (per-key mutex). */

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { mkdirDurable, moveNoReplace, readJsonIfExists, removeInterruptedWrites, tempNameFor, writeJsonAtomic } from '../../src/files/durable-fs.ts';
+import { mkdirDurable, moveNoReplace, readJsonIfExists, removeInterruptedWrites, removeTreeDetached, tempNameFor, writeJsonAtomic } from '../../src/files/durable-fs.ts';
 import { tempDir } from './helpers.ts';
 
 test('mkdirDurable creates nested directories, also from a relative path', async (t) => {
@@ -52,4 +52,15 @@ test('removeInterruptedWrites removes the temp files a crash left behind, and no
   assert.deepEqual(await removeInterruptedWrites(dir), [stale.slice(dir.length + 1)]);
   assert.deepEqual((await readdir(dir)).sort(), ['entry.json', 'other.tmp']);
   assert.deepEqual(await removeInterruptedWrites(join(dir, 'absent')), []);
+});
+
+test('removeTreeDetached removes a small flat tree in this process (no `rm` started per small spool entry)', async (t) => {
+  const dir = await tempDir(t);
+  const small = join(dir, 'small');
+  await mkdir(small);
+  await writeFile(join(small, 'data'), Buffer.alloc(1024, 1));
+  await writeFile(join(small, 'meta.json'), '{}');
+  await removeTreeDetached(small);
+  // Settled means gone: a detached `rm` would only have been started by now.
+  await assert.rejects(stat(small), { code: 'ENOENT' });
 });
