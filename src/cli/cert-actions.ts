@@ -54,7 +54,7 @@ const PARTNER_PURPOSES: Record<CertificateRoleName, CertificatePurpose[]> = {
 /** Ours: as TLS server first (partners calling us), then as TLS client. */
 const OWN_PURPOSES: Record<CertificateRoleName, CertificatePurpose[]> = { ...PARTNER_PURPOSES, tls: ['tls-server', 'tls-client'] };
 
-function inDataDir(dataDir: string, path: string): string {
+export function inDataDir(dataDir: string, path: string): string {
   const rel = relative(dataDir, path);
   return rel.startsWith('..') || isAbsolute(rel) ? path : rel;
 }
@@ -77,14 +77,14 @@ async function passphraseFrom(options: { passphraseFile?: string; passphraseEnv?
   return undefined;
 }
 
-function keyEntryPassphrase(dataDir: string, options: { passphraseFile?: string; passphraseEnv?: string }): Pick<KeyEntry, 'passphraseFile' | 'passphraseEnv'> {
+export function keyEntryPassphrase(dataDir: string, options: { passphraseFile?: string; passphraseEnv?: string }): Pick<KeyEntry, 'passphraseFile' | 'passphraseEnv'> {
   if (options.passphraseFile) return { passphraseFile: inDataDir(dataDir, resolve(options.passphraseFile)) };
   if (options.passphraseEnv) return { passphraseEnv: options.passphraseEnv };
   return {};
 }
 
 /** Writes a new file; refuses to replace one (a key is never overwritten). */
-async function writeNew(path: string, data: string | Uint8Array, mode: number): Promise<void> {
+export async function writeNew(path: string, data: string | Uint8Array, mode: number): Promise<void> {
   const fh = await open(path, 'wx', mode).catch((err: NodeJS.ErrnoException) => {
     throw new ConfigError('OFTP_ERR_CONFIG', err.code === 'EEXIST' ? `${path} already exists; refusing to overwrite it` : `cannot write ${path}: ${err.code ?? err.message}`);
   });
@@ -219,7 +219,7 @@ export async function importOwn(store: StationStore, o: ImportOwnOptions): Promi
   return { subject: describeCertificate(leaf), notAfter: isoDate(leaf.notAfter), keyName, warnings };
 }
 
-function unreadable(path: string) {
+export function unreadable(path: string) {
   return (err: NodeJS.ErrnoException): never => {
     throw new ConfigError('OFTP_ERR_CONFIG', `cannot read ${path}: ${err.code ?? err.message}`);
   };

@@ -9,7 +9,7 @@ const ROLES: readonly CertificateRoleName[] = ['tls', 'authentication', 'signing
 
 export const command: CliCommand = {
   name: 'cert',
-  summary: 'Keys and certificates: create, import, trust, list, show, approve',
+  summary: 'Keys and certificates: create, import, promote, trust, list, approve',
   usage: `oftp2 cert ACTION [options]
   create-key --role ROLE [--name NAME] [--out DIR] [--bits N] [--cn CN] [--org O] [--country CC]
              [--passphrase-file FILE | --passphrase-env VAR]
@@ -20,12 +20,19 @@ export const command: CliCommand = {
                         our certificate for ROLE; KEY is a key name from create-key or a key file
   import --own --role ROLE FILE.p12 [--passphrase-file FILE | --passphrase-env VAR]
                         our key and certificate from a PKCS#12 file
+  import --own --next --role signing (--key KEY CERT | FILE.p12)
+                        our next signing certificate for our own rollover: until it is promoted,
+                        files and signed receipts carry two signatures (current and next key);
+                        KEY may also name a key on the station.pkcs11 token
+  promote --own --role signing
+                        our next signing certificate becomes current; the old one is retired
+                        (certs/own/retired/, its key file to keys/retired/)
   import --partner P --role ROLE[,ROLE…|all] [--next] CERT
                         the partner's certificate for those roles (--next: for its rollover);
                         a TLS certificate imported here is trusted as it is (pinned)
   trust --partner P [--ca FILE]… [--pin SHA256]… [--crl FILE]… [--client-certificate required|optional]
                         what the partner's certificates must chain to or match
-  list                  every certificate with its expiry; warnings for those expiring within
+  list                  every certificate (ours, our next signing one, the partners') with its expiry; warnings for those expiring within
                         station.certificateWarningDays (default 30) or expired
   show PARTNER          which certificate each role uses now, and the partner's trust
   pending               certificates received from partners, waiting for approval
@@ -53,6 +60,7 @@ export async function runCert(argv: string[], io: CertIo = processIo): Promise<n
   const actions: Record<string, (args: string[], io: CertIo) => Promise<number>> = {
     'create-key': createKey,
     import: importCertificate,
+    promote,
     trust,
     list,
     show,
@@ -145,8 +153,16 @@ async function importCertificate(argv: string[], io: CertIo): Promise<number> {
   const actions = await import('./cert-actions.ts');
   const store = await openStore(values);
   if (values.own) {
-    if (values.next) throw usageError('--next is for a partner\'s certificate; for ours, create a key under a new --name and import with it');
     const role = roleOf(values.role);
+    if (values.next) {
+      if (role !== 'signing') throw usageError(`--own --next is for --role signing (two signatures during our rollover); for our ${role} certificate, import the new one when you switch`);
+      const { importOwnNext } = await import('./cert-rollover.ts');
+      const r = await importOwnNext(store, { file, key: values.key, passphraseFile: values['passphrase-file'], passphraseEnv: values['passphrase-env'] });
+      io.out(`our next signing certificate ${r.subject} (SHA-256 ${r.sha256}, valid ${r.notBefore} to ${r.notAfter}) uses key "${r.keyName}"\n`);
+      for (const note of r.notes) io.out(`note: ${note}\n`);
+      io.out('files and signed receipts now carry two signatures, current and next (from the next start of oftp2 serve); once partners have the new certificate: oftp2 cert promote --own --role signing\n');
+      return 0;
+    }
     const r = await actions.importOwn(store, { role, file, key: values.key, passphraseFile: values['passphrase-file'], passphraseEnv: values['passphrase-env'] });
     for (const warning of r.warnings) io.err(`oftp2: warning: ${warning}\n`);
     io.out(`our ${role} certificate ${r.subject} (expires ${r.notAfter}) now uses key "${r.keyName}"\n`);
@@ -156,6 +172,22 @@ async function importCertificate(argv: string[], io: CertIo): Promise<number> {
   const roles = rolesOf(values.role);
   const r = await actions.importPartner(store, { partner: values.partner!, roles, file, next: values.next ?? false });
   io.out(`partner ${values.partner}: ${values.next ? 'next ' : ''}certificate ${r.subject} (SHA-256 ${r.sha256}, expires ${r.notAfter}) for ${roles.join(', ')}\n`);
+  for (const note of r.notes) io.out(`note: ${note}\n`);
+  return 0;
+}
+
+// ---- promote ----
+
+async function promote(argv: string[], io: CertIo): Promise<number> {
+  const { values, positionals } = parseCommandArgs({ args: argv, options: { ...DATA_DIR_OPTION, own: { type: 'boolean' }, role: { type: 'string' } }, allowPositionals: true });
+  if (positionals.length > 0) throw usageError('promote takes no positional argument');
+  if (!values.own) throw usageError('say --own (our next signing certificate becomes current)');
+  const role = roleOf(values.role);
+  if (role !== 'signing') throw usageError('promote --own is for --role signing');
+  const { promoteOwnSigning } = await import('./cert-rollover.ts');
+  const r = await promoteOwnSigning(await openStore(values));
+  io.out(`our signing certificate is now ${r.subject} (expires ${r.notAfter}), key "${r.keyName}"; files and receipts carry its signature alone\n`);
+  if (r.retired) io.out(`retired: ${r.retired.subject}, kept in ${r.retired.path}\n`);
   for (const note of r.notes) io.out(`note: ${note}\n`);
   return 0;
 }
@@ -214,6 +246,9 @@ async function list(argv: string[], io: CertIo): Promise<number> {
   ]);
   io.out(table([['OWNER', 'KIND', 'ROLE', 'SUBJECT', 'EXPIRES', 'DAYS', 'STATE'], ...rows]));
   for (const warning of certificateWarnings(entries)) io.out(`warning: ${warning}\n`);
+  if (entries.some((e) => e.kind === 'own-next')) {
+    io.out('note: our signing rollover: files and signed receipts carry two signatures (own and own-next) until oftp2 cert promote --own --role signing\n');
+  }
   return 0;
 }
 

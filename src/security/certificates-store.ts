@@ -4,7 +4,8 @@
 // unsecured CMS file; we never trust one without the operator saying so).
 // Also here: which certificate each role uses now, and the status list with expiry warnings that
 // `oftp2 cert list`, the log at start and the status page show.
-// Files live in the data directory: certs/own/<role>.pem, certs/partners/<partner>/<role>[-next].pem,
+// Files live in the data directory: certs/own/<role>.pem (signing-next.pem during our own rollover,
+// certs/own/retired/ after it), certs/partners/<partner>/<role>[-next].pem,
 // certs/partners/<partner>/ca-*.pem, certs/pending/<partner>/<sha256>.der (+ .json), keys/<name>.key.
 import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
@@ -105,7 +106,7 @@ export type CertificateState = 'valid' | 'expiring' | 'expired' | 'not-yet-valid
 export interface CertificateStatusEntry {
   /** 'station' for ours, else the partner's name. */
   owner: string;
-  kind: 'own' | 'partner' | 'partner-next' | 'ca' | 'crl' | 'pending';
+  kind: 'own' | 'own-next' | 'partner' | 'partner-next' | 'ca' | 'crl' | 'pending';
   role: CertificateRoleName | undefined;
   path: string;
   subject: string | undefined;
@@ -141,6 +142,8 @@ export async function certificateStatus(config: StationConfig, dataDir: string, 
     const own = config.station.certificates?.[role];
     if (own) await add('station', 'own', role, own.certificate);
   }
+  const ownNext = config.station.certificates?.next?.signing;
+  if (ownNext) await add('station', 'own-next', 'signing', ownNext.certificate);
   for (const partner of config.partners) {
     for (const role of CERTIFICATE_ROLE_NAMES) {
       const current = partner.certificates?.[role];
@@ -166,7 +169,8 @@ export function certificateWarnings(entries: readonly CertificateStatusEntry[]):
 
 function statusOf(owner: string, kind: CertificateStatusEntry['kind'], role: CertificateRoleName | undefined, loaded: LoadedCertificate, now: Date, warningDays: number): CertificateStatusEntry {
   const who = owner === 'station' ? 'our' : `partner ${owner}:`;
-  const what = kind === 'ca' ? 'CA certificate' : `${kind === 'partner-next' ? 'next ' : ''}${role ?? ''} certificate`.trim();
+  const next = kind === 'partner-next' || kind === 'own-next';
+  const what = kind === 'ca' ? 'CA certificate' : `${next ? 'next ' : ''}${role ?? ''} certificate`.trim();
   const base = { owner, kind, role, path: loaded.path };
   const leaf = loaded.leaf;
   if (!leaf) {
@@ -181,7 +185,7 @@ function statusOf(owner: string, kind: CertificateStatusEntry['kind'], role: Cer
   } else if (now < leaf.notBefore) {
     state = 'not-yet-valid';
     // A next certificate waiting for its start date is normal; say so without alarm.
-    warning = kind === 'partner-next' ? undefined : `${who} ${what} ${describeCertificate(leaf)} is not valid before ${isoDate(leaf.notBefore)}`;
+    warning = next ? undefined : `${who} ${what} ${describeCertificate(leaf)} is not valid before ${isoDate(leaf.notBefore)}`;
   } else if (daysLeft < warningDays) {
     state = 'expiring';
     warning = `${who} ${what} ${describeCertificate(leaf)} expires in ${daysLeft} day${daysLeft === 1 ? '' : 's'} (${isoDate(leaf.notAfter)})`;
@@ -333,8 +337,13 @@ export function partnerCertificatePath(partner: string, role: CertificateRoleNam
   return join(CERTS_DIR, 'partners', partner, `${role}${next ? '-next' : ''}.pem`);
 }
 
-export function ownCertificatePath(role: CertificateRoleName): string {
-  return join(CERTS_DIR, 'own', `${role}.pem`);
+export function ownCertificatePath(role: CertificateRoleName, next = false): string {
+  return join(CERTS_DIR, 'own', `${role}${next ? '-next' : ''}.pem`);
+}
+
+/** Where a certificate of ours is kept once a rollover has replaced it. */
+export function retiredOwnCertificatePath(role: CertificateRoleName, certificate: CertificateInfo, when: Date): string {
+  return join(CERTS_DIR, 'own', 'retired', `${role}-${isoDate(when).replace(/-/g, '')}-${certificate.sha256.replace(/:/g, '').slice(0, 16).toLowerCase()}.pem`);
 }
 
 export function partnerCaPath(partner: string, ca: CertificateInfo): string {

@@ -23,7 +23,8 @@ export interface SealRequest {
   /** F: required; V: the longest record allowed (default: the longest found). */
   recordLength?: number;
   cipherSuite: number;
-  sign?: PrivateKeyHandle;
+  /** Our signing key, or our current and next ones during our rollover (two SignerInfos, §6.2). */
+  sign?: PrivateKeyHandle | readonly PrivateKeyHandle[];
   /** The partner's encryption certificate (DER). */
   encryptFor?: Uint8Array;
   compress: boolean;
@@ -48,6 +49,10 @@ export interface Sealed {
   envelopedBytes: number;
 }
 
+function signersOf(sign: PrivateKeyHandle | readonly PrivateKeyHandle[]): readonly PrivateKeyHandle[] {
+  return 'sign' in sign ? [sign as PrivateKeyHandle] : (sign as readonly PrivateKeyHandle[]);
+}
+
 /** Files of this size and more hash on a worker thread, beside encryption and I/O. */
 const PARALLEL_DIGEST_MIN = 8 << 20;
 
@@ -68,7 +73,7 @@ export async function sealFile(request: SealRequest, workDir: string): Promise<S
   try {
     const result = await envelopeFile(Readable.from(checked()), out, {
       suite: request.cipherSuite,
-      sign: request.sign ? { signers: [request.sign] } : undefined,
+      sign: request.sign ? { signers: signersOf(request.sign) } : undefined,
       compress: request.compress,
       encrypt: request.encryptFor ? { recipients: [request.encryptFor] } : undefined,
       hashEnvelope: request.hashForReceipt,

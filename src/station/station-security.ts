@@ -13,7 +13,7 @@ import { ConfigError } from '../errors.ts';
 import { FileKeyStore } from '../keystore/file-key-store.ts';
 import type { KeyStore, PrivateKeyHandle } from '../keystore/key-store.ts';
 import type { Eerp, Nerp } from '../protocol/command-types.ts';
-import { type CertificatePurpose, parseCertificates } from '../security/certificates.ts';
+import { type CertificateInfo, type CertificatePurpose, checkDates, parseCertificates } from '../security/certificates.ts';
 import { partnerCertificates, resolveIn } from '../security/certificates-store.ts';
 import { checkAgainstPartner, loadPartnerTrust } from '../security/certificates-tls.ts';
 import { answerChallenge, type Challenge, eerpSignedContent, makeChallenge, nerpSignedContent, signReceipt, verifyReceipt } from '../security/cms/index.ts';
@@ -41,13 +41,22 @@ export interface PartnerRoleCertificates {
   problems: string[];
 }
 
-/** Our keys per role, opened at first use and kept until close(). */
+/** One of our keys opened with its certificate (the leaf, for its dates). */
+interface OpenedKey {
+  handle: PrivateKeyHandle;
+  leaf: CertificateInfo;
+}
+
+/**
+ * Our keys per role, opened at first use and kept until close(). During our own signing rollover
+ * (`station.certificates.next.signing`) the next key signs beside the current one (signers()).
+ */
 export class OwnKeys {
   readonly #config: StationConfig;
   readonly #dataDir: string;
   readonly #files: FileKeyStore;
   #token: Promise<KeyStore> | undefined;
-  readonly #handles = new Map<OftpRole, Promise<PrivateKeyHandle>>();
+  readonly #handles = new Map<string, Promise<OpenedKey>>();
 
   constructor(config: StationConfig, dataDir: string) {
     this.#config = config;
@@ -60,34 +69,69 @@ export class OwnKeys {
     return this.#config.station.certificates?.[role] !== undefined;
   }
 
-  /** Our key for `role` with our certificate for it; ConfigError when missing or not matching. */
-  key(role: OftpRole): Promise<PrivateKeyHandle> {
-    let handle = this.#handles.get(role);
-    if (!handle) {
-      handle = this.#open(role);
-      this.#handles.set(role, handle);
-      handle.catch(() => this.#handles.delete(role));
-    }
-    return handle;
+  /** Whether our next signing certificate (our own rollover) is configured. */
+  hasNextSigning(): boolean {
+    return this.#config.station.certificates?.next?.signing !== undefined;
   }
 
-  async #open(role: OftpRole): Promise<PrivateKeyHandle> {
-    const own = this.#config.station.certificates?.[role];
+  /** Our key for `role` with our certificate for it; ConfigError when missing or not matching. */
+  async key(role: OftpRole): Promise<PrivateKeyHandle> {
+    return (await this.#opened(role, false)).handle;
+  }
+
+  /**
+   * The keys that sign our files and receipts now (RFC 5024 §6.2: "signed more than once to ease the
+   * changeover"): the current signing key, and while a next one is configured and valid, the next one
+   * too, current first. A current certificate out of its dates is left out once the next one is valid
+   * (a partner could not accept it); with no valid certificate at all the current key signs, as it
+   * would without a rollover, and the partner's verification says why.
+   */
+  async signers(now = new Date()): Promise<PrivateKeyHandle[]> {
+    const next = this.hasNextSigning() ? await this.#opened('signing', true) : undefined;
+    const nextValid = next !== undefined && !checkDates(next.leaf, now);
+    if (!this.has('signing') && nextValid) return [next.handle];
+    const current = await this.#opened('signing', false);
+    if (!nextValid) return [current.handle];
+    return checkDates(current.leaf, now) ? [next.handle] : [current.handle, next.handle];
+  }
+
+  /**
+   * A key by its configured name, from the file store (`station.keys`) or the token (`station.pkcs11`),
+   * without any certificate: for `oftp2 cert` to check a certificate against it.
+   */
+  async keyByName(name: string): Promise<PrivateKeyHandle> {
+    const store = this.#config.station.keys && Object.hasOwn(this.#config.station.keys, name) ? this.#files : await this.#tokenStore();
+    return store.key(name);
+  }
+
+  #opened(role: OftpRole, next: boolean): Promise<OpenedKey> {
+    const slot = next ? `${role}-next` : role;
+    let opened = this.#handles.get(slot);
+    if (!opened) {
+      opened = this.#open(role, next);
+      this.#handles.set(slot, opened);
+      opened.catch(() => this.#handles.delete(slot));
+    }
+    return opened;
+  }
+
+  async #open(role: OftpRole, next: boolean): Promise<OpenedKey> {
+    const own = next ? (role === 'signing' ? this.#config.station.certificates?.next?.signing : undefined) : this.#config.station.certificates?.[role];
+    const what = `${next ? 'next ' : ''}${role}`;
     if (!own) {
-      throw new ConfigError('OFTP_ERR_CONFIG', `we have no ${role} certificate and key (oftp2 cert create-key --role ${role}, then oftp2 cert import --own --role ${role})`);
+      throw new ConfigError('OFTP_ERR_CONFIG', `we have no ${what} certificate and key (oftp2 cert create-key --role ${role}, then oftp2 cert import --own${next ? ' --next' : ''} --role ${role})`);
     }
     const certPath = resolveIn(this.#dataDir, own.certificate);
     const bytes = await readFile(certPath).catch((err: NodeJS.ErrnoException) => {
-      throw new ConfigError('OFTP_ERR_CONFIG', `our ${role} certificate ${certPath}: cannot read: ${err.code ?? err.message}`);
+      throw new ConfigError('OFTP_ERR_CONFIG', `our ${what} certificate ${certPath}: cannot read: ${err.code ?? err.message}`);
     });
     const [leaf] = parseCertificates(bytes, certPath);
-    const store = this.#config.station.keys && Object.hasOwn(this.#config.station.keys, own.key) ? this.#files : await this.#tokenStore();
-    const handle = await store.key(own.key);
+    const handle = await this.keyByName(own.key);
     const publicKey = (handle as PrivateKeyHandle & { publicKey?: KeyObject }).publicKey;
     if (publicKey && !spki(publicKey).equals(spki(leaf!.x509.publicKey))) {
-      throw new ConfigError('OFTP_ERR_CONFIG', `our ${role} certificate ${certPath} does not belong to key "${own.key}" (${handle.id}): public keys differ`);
+      throw new ConfigError('OFTP_ERR_CONFIG', `our ${what} certificate ${certPath} does not belong to key "${own.key}" (${handle.id}): public keys differ`);
     }
-    return withCertificate(handle, new Uint8Array(leaf!.der));
+    return { handle: withCertificate(handle, new Uint8Array(leaf!.der)), leaf: leaf! };
   }
 
   #tokenStore(): Promise<KeyStore> {
@@ -201,18 +245,21 @@ export class StationSecurity {
 
   // ---- receipts (§5.3.13–14) ----
 
-  /** EERPHSH and, when `sign`, EERPSIG over the receipt's fields with our signing key and the suite's hash. */
+  /**
+   * EERPHSH and, when `sign`, EERPSIG over the receipt's fields with our signing key (and our next one
+   * during our rollover, OwnKeys.signers) and the suite's hash.
+   */
   async sealEerp(eerp: Eerp, fileHash: Uint8Array, sign: { cipherSuite: number } | undefined): Promise<Eerp> {
     const sealed = { ...eerp, fileHash };
     if (!sign) return sealed;
-    const signature = await signReceipt(eerpSignedContent(sealed), await this.keys.key('signing'), sign.cipherSuite);
+    const signature = await signReceipt(eerpSignedContent(sealed), await this.keys.signers(), sign.cipherSuite);
     return { ...sealed, signature };
   }
 
   async sealNerp(nerp: Nerp, fileHash: Uint8Array, sign: { cipherSuite: number } | undefined): Promise<Nerp> {
     const sealed = { ...nerp, fileHash };
     if (!sign) return sealed;
-    const signature = await signReceipt(nerpSignedContent(sealed), await this.keys.key('signing'), sign.cipherSuite);
+    const signature = await signReceipt(nerpSignedContent(sealed), await this.keys.signers(), sign.cipherSuite);
     return { ...sealed, signature };
   }
 

@@ -216,7 +216,7 @@ export class Station {
   /** Envelopes the file (outgoing-envelope.ts) into a work file, spools that (linked, not copied) and removes it. */
   async #enqueueSealed(partner: PartnerConfig, request: EnqueueRequest, o: { sign: boolean; encrypt: boolean; compress: boolean; cipherSuite: number; signedReceipt: boolean }): Promise<SpoolEntry> {
     const security = this.services.security!;
-    const signer = o.sign ? await security.keys.key('signing') : undefined;
+    const signers = o.sign ? await security.keys.signers() : undefined;
     let recipient: Uint8Array | undefined;
     if (o.encrypt) {
       const certs = await security.partnerCertificates(partner, 'encryption');
@@ -229,7 +229,7 @@ export class Station {
     const workDir = join(this.store.paths.state, SEALING_DIR);
     await mkdir(workDir, { recursive: true, mode: 0o700 });
     const sealed = await sealFile(
-      { path: request.path, format, recordLength: request.recordLength, cipherSuite: o.cipherSuite, sign: signer, encryptFor: recipient, compress: o.compress, hashForReceipt: o.signedReceipt },
+      { path: request.path, format, recordLength: request.recordLength, cipherSuite: o.cipherSuite, sign: signers, encryptFor: recipient, compress: o.compress, hashForReceipt: o.signedReceipt },
       workDir,
     );
     let entry: SpoolEntry;

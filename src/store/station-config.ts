@@ -243,6 +243,13 @@ export interface OwnCertificate {
   key: string;
 }
 
+/**
+ * Our certificates per role; `next` holds our next signing certificate and key during our own rollover:
+ * files and signed receipts then carry two signers, current and next (RFC 5024 §6.2), until
+ * `oftp2 cert promote --own --role signing` makes the next one current.
+ */
+export type OwnCertificates = Partial<Record<CertificateRoleName, OwnCertificate>> & { next?: { signing?: OwnCertificate } };
+
 /** A private key for the file KeyStore (src/keystore/file-key-store.ts). */
 export interface KeyEntry {
   file: string;
@@ -293,7 +300,7 @@ export interface StationIdentity {
   /** ODETTE-FTP over TLS (RFC 5024 §2.3). */
   tls: TlsListenConfig;
   /** Our certificates per role; relative paths are in the data directory. */
-  certificates?: Partial<Record<CertificateRoleName, OwnCertificate>>;
+  certificates?: OwnCertificates;
   /** Private keys by name (the file KeyStore). */
   keys?: Record<string, KeyEntry>;
   /**
@@ -424,7 +431,13 @@ const schema = {
         certificates: {
           type: 'object',
           additionalProperties: false,
-          properties: { tls: ownCertificate, authentication: ownCertificate, signing: ownCertificate, encryption: ownCertificate },
+          properties: {
+            tls: ownCertificate,
+            authentication: ownCertificate,
+            signing: ownCertificate,
+            encryption: ownCertificate,
+            next: { type: 'object', additionalProperties: false, properties: { signing: ownCertificate } },
+          },
         },
         keys: {
           type: 'object',
@@ -615,7 +628,12 @@ export function validateStationConfig(data: unknown, source: string): StationCon
   for (const i of tlsWithoutPort) config.partners[i]!.port = PARTNER_DEFAULTS.tlsPort;
   const station = config.station;
   if (station.pkcs11 !== undefined) parsePkcs11Config(station.pkcs11, `${source}: station.pkcs11`);
-  for (const [role, own] of Object.entries(station.certificates ?? {})) {
+  const ownEntries: [string, OwnCertificate][] = CERTIFICATE_ROLE_NAMES.flatMap((role) => {
+    const own = station.certificates?.[role];
+    return own ? [[role, own] as [string, OwnCertificate]] : [];
+  });
+  if (station.certificates?.next?.signing) ownEntries.push(['next.signing', station.certificates.next.signing]);
+  for (const [role, own] of ownEntries) {
     const fileKey = station.keys !== undefined && Object.hasOwn(station.keys, own.key);
     if (fileKey) continue;
     if (role === 'tls') {
