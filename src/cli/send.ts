@@ -43,10 +43,11 @@ ${DATA_DIR_USAGE}`,
     // The file just sent leaves the spool in a detached process: deleting it must not delay our exit.
     const station = await Station.open(dataDirFrom(values), { info() {}, warn }, { detachedRemoval: true });
     try {
-      for (const file of files) {
-        const entry = await station.enqueue(partnerName, { path: file, datasetName: values.dataset, format, recordLength, description: values.description });
-        process.stdout.write(`queued ${file} as ${entry.meta.datasetName}\n`);
-      }
+      await queueInOrder(
+        files,
+        (file) => station.enqueue(partnerName, { path: file, datasetName: values.dataset, format, recordLength, description: values.description }),
+        (file, entry) => process.stdout.write(`queued ${file} as ${entry.meta.datasetName}\n`),
+      );
       const bar = ProgressBar.forTerminal();
       const result = await station.send(partnerName, (p) => bar?.update(p.datasetName, p.octets, p.total));
       bar?.done();
@@ -64,3 +65,33 @@ ${DATA_DIR_USAGE}`,
     }
   },
 };
+
+/** Files being queued at once by send: each waits mostly on fsyncs, which share journal commits. */
+const QUEUE_AT_ONCE = 8;
+
+/**
+ * Queues `files` a few at a time (QUEUE_AT_ONCE), started in the order given, which is the order the
+ * spool numbers and sends them (Spool.enqueue); `queued` reports each in that order. After a failure
+ * no further file is started; those in flight finish (and are reported), then the first error is thrown.
+ */
+export async function queueInOrder<T>(files: readonly string[], queue: (file: string) => Promise<T>, queued: (file: string, result: T) => void): Promise<void> {
+  const inFlight: { file: string; result: Promise<T> }[] = [];
+  let failure: { error: unknown } | undefined;
+  const settleOldest = async () => {
+    const { file, result } = inFlight.shift()!;
+    try {
+      queued(file, await result);
+    } catch (error) {
+      failure ??= { error };
+    }
+  };
+  for (const file of files) {
+    if (inFlight.length >= QUEUE_AT_ONCE) await settleOldest();
+    if (failure) break;
+    const result = queue(file);
+    result.catch(() => {}); // awaited in order by settleOldest
+    inFlight.push({ file, result });
+  }
+  while (inFlight.length > 0) await settleOldest();
+  if (failure) throw failure.error;
+}

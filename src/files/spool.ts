@@ -156,6 +156,10 @@ export class Spool {
    */
   async enqueue(sourcePath: string, meta: EnqueueMeta, options: EnqueueOptions = {}): Promise<SpoolEntry> {
     assertSafeFileName(meta.partner);
+    // Numbered before the first await: files enqueued one after another with several in flight (a send
+    // of many files) keep that order in the queue, whatever order their writes finish in. A refused
+    // one leaves a gap, which is harmless.
+    const sequence = ++this.#sequence;
     const stamp = await this.#stamp(meta);
     const identity = {
       datasetName: meta.datasetName,
@@ -175,7 +179,6 @@ export class Spool {
         FileReason.duplicateFile,
       );
     }
-    const sequence = ++this.#sequence;
     const id = `${String(sequence).padStart(12, '0')}-${key}`;
     const work = join(this.#tmp, randomBytes(8).toString('hex'));
     try {

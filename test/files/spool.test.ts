@@ -277,3 +277,21 @@ test('a large U file is copied by the kernel and hashed from the spool when aske
   assert.deepEqual((await spool.list('acme')).map((e) => e.meta.datasetName), [IDENTITY.datasetName, 'SMALL']);
   assert.deepEqual(await readdir(join(dir, 'spool', '.tmp')), []);
 });
+
+test('entries enqueued with several in flight keep the order they were enqueued in, whatever order their writes finish in', async (t) => {
+  const dir = await tempDir(t);
+  const spool = await Spool.open(join(dir, 'spool'));
+  // The first one also creates the partner's folder (and fsyncs its parent), so the others overtake it.
+  const names = Array.from({ length: 16 }, (_, i) => `F${String(i).padStart(2, '0')}`);
+  const sources = await Promise.all(names.map((name, i) => writeSource(dir, name, Buffer.alloc((16 - i) * 64 * 1024, i))));
+  await Promise.all(names.map((name, i) => spool.enqueue(sources[i]!, meta({ datasetName: name, time: `12304500${String(i).padStart(2, '0')}` }))));
+  assert.deepEqual(
+    (await spool.list('acme')).map((e) => e.meta.datasetName),
+    names,
+  );
+  const reopened = await Spool.open(join(dir, 'spool'));
+  assert.deepEqual(
+    (await reopened.list('acme')).map((e) => e.meta.datasetName),
+    names,
+  );
+});
