@@ -2,8 +2,6 @@
 // carry into a durable partial file, checkpoints it for restart, and at EFID checks the counts and
 // commits the file into the partner's inbox before EFPA may go out. A partial file lives in the
 // inbox's hidden partial folder and is never visible to consumers.
-import { createHash, type Hash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -18,7 +16,6 @@ import {
   identityOfSfid,
   openIncoming,
   type SpacePolicy,
-  sha256File,
   type VirtualFileIdentity,
   validateIdentity,
 } from '../files/index.ts';
@@ -198,12 +195,11 @@ export async function decideIncoming(sfid: Sfid, policy: ReceivingPolicy, parame
     throw err;
   }
   const transfer = new IncomingTransfer(sfid, identity, file, parameters, policy.checkpointIntervalBytes);
-  await transfer.hashDurablePrefix();
   return { accept: true, transfer, restartPosition: file.restartPosition };
 }
 
 export type EndFileOutcome =
-  | { ok: true; path: string | undefined; octets: number; duplicate: boolean; sha256: string | undefined }
+  | { ok: true; path: string | undefined; octets: number; duplicate: boolean }
   | { ok: false; reason: number; reasonText: string };
 
 export class IncomingTransfer {
@@ -213,8 +209,6 @@ export class IncomingTransfer {
   /** Undefined for a duplicate of a file already delivered: data is checked and discarded. */
   readonly #file: IncomingFile | undefined;
   readonly #decoder: ExchangeBufferDecoder;
-  /** SHA-256 of the local file as written (U/T/F, whose local bytes are the decoded bytes). */
-  readonly #hash: Hash | undefined;
   readonly #checkpointInterval: number;
   #sinceCheckpoint = 0;
 
@@ -238,7 +232,6 @@ export class IncomingTransfer {
       startUnitCount: restart.units,
       startRecordCount: restart.records,
     });
-    this.#hash = file && format !== 'V' ? createHash('sha256') : undefined;
   }
 
   /** The durable partial file being written; undefined for a duplicate. */
@@ -250,21 +243,10 @@ export class IncomingTransfer {
     return this.#file === undefined;
   }
 
-  /** On a resumed file, the hash must start from the octets already on disk. */
-  async hashDurablePrefix(): Promise<void> {
-    const file = this.#file;
-    const hash = this.#hash;
-    if (!file || !hash || !file.resumed) return;
-    const octets = file.progress().octets;
-    if (octets === 0) return;
-    for await (const chunk of createReadStream(file.partPath, { start: 0, end: octets - 1 })) hash.update(chunk as Buffer);
-  }
-
   /** Stores what one DATA buffer carries. Throws RemoteProtocolError for a malformed buffer. */
   async data(payload: Uint8Array): Promise<void> {
     const decoded = this.#decoder.decode(payload);
     if (!this.#file) return;
-    this.#hash?.update(decoded.data);
     await this.#file.writeDecoded(decoded.data, decoded.recordEnds);
     this.#sinceCheckpoint += decoded.data.length;
     if (this.#sinceCheckpoint >= this.#checkpointInterval) {
@@ -290,16 +272,16 @@ export class IncomingTransfer {
       if (decoder.unitCount !== unitCount || (decoder.recordCount !== recordCount && decoder.format !== 'U' && decoder.format !== 'T')) {
         return { ok: false, reason: FileReason.invalidByteCount, reasonText: `counts differ from the data: ${decoder.unitCount} octets` };
       }
-      return { ok: true, path: undefined, octets: decoder.unitCount, duplicate: true, sha256: undefined };
+      return { ok: true, path: undefined, octets: decoder.unitCount, duplicate: true };
     }
     const check = this.#file.verifyCounts(recordCount, unitCount);
     if (!check.ok) {
       await this.#file.discard();
       return { ok: false, reason: check.reason, reasonText: check.message };
     }
+    // The file's SHA-256 (history) is not computed here, in the way of EFPA: see StationSessionHandler.
     const committed = await this.#file.commit(finalDir, finalName);
-    const sha256 = this.#hash ? this.#hash.digest('hex') : Buffer.from(await sha256File(committed.path)).toString('hex');
-    return { ok: true, path: committed.path, octets: committed.octets, duplicate: false, sha256 };
+    return { ok: true, path: committed.path, octets: committed.octets, duplicate: false };
   }
 
   /** The session ended before EFID: keep the durable part for a restart. */

@@ -1,7 +1,7 @@
 // The station's side of one OFTP session: it answers the engine's events with the spool, incoming
 // files, pending receipts and history. As speaker it sends receipts first, then queued files, then
 // gives up the turn; as listener it receives files durably and queues their EERPs (RFC 5024 §3.3).
-import { datasetFileName, identityKey, type PendingReceiptStore, type Spool, type SpoolEntry, type StoredReceipt, sfidFor } from '../files/index.ts';
+import { datasetFileName, identityKey, type PendingReceiptStore, type Spool, type SpoolEntry, type StoredReceipt, sfidFor, sha256File } from '../files/index.ts';
 import { ConfigError, RemoteProtocolError } from '../errors.ts';
 import type { Eerp, Nerp, Sfid } from '../protocol/command-types.ts';
 import { describeEfna, describeNerp, describeSfna, EsidReason } from '../protocol/reason-codes.ts';
@@ -45,6 +45,8 @@ export interface StationServices {
   processor?: IncomingProcessor;
   /** Longest wait for files being opened when we get the turn, ms (default RECEIPT_WAIT_MS). */
   receiptWaitMs?: number;
+  /** SHA-256 (hex) of a received file, for history (default: read and hashed here, see #endFile). */
+  digestReceived?: (path: string) => Promise<string>;
 }
 
 export interface InboxLayout {
@@ -141,7 +143,9 @@ export class StationSessionHandler implements SessionHandler {
   /** Delivery journal entries whose delivery is recorded: removed together (#finishJournal). */
   #journalDone: string[] = [];
   /** Receipts the peer acknowledged (RTR), removed together once 'acknowledged' is durable (#finishAcks). */
-  #acked: { partner: string; id: string }[] = [];
+  #acked: { partner: string; id: string; recorded: Promise<unknown> }[] = [];
+  /** Deliveries of this session whose 'received' is still being recorded (behind their EERP), by identity key. */
+  readonly #receiving = new Map<string, Promise<void>>();
   /** Spool entries sent (EFPA) whose removal is still being written: not offered again. */
   readonly #leaving = new Set<string>();
   /** Writes running behind the protocol (#inBackground). */
@@ -217,8 +221,9 @@ export class StationSessionHandler implements SessionHandler {
     this.#incoming = undefined;
     await this.#outgoing?.close();
     this.#outgoing = undefined;
-    // Batches and lazy history changes are written before the session is reported ended.
-    await Promise.allSettled([...this.#recordings]);
+    // Batches and lazy history changes are written before the session is reported ended; deliveries
+    // still recording 'received' (behind their EERP) first, so their journal entries go below.
+    await Promise.allSettled([...this.#recordings, ...this.#receiving.values()]);
     await this.#finishJournal().catch((err) => this.#log('warn', { err: String(err) }, 'removing delivery journal entries failed'));
     await this.#finishAcks().catch((err) => this.#log('warn', { err: String(err) }, 'removing acknowledged receipts failed'));
     await this.#services.history.flush().catch(() => {});
@@ -361,11 +366,27 @@ export class StationSessionHandler implements SessionHandler {
     this.summary.receiptsSent++;
     const r = sent.receipt;
     let acknowledged: Promise<unknown> = Promise.resolve();
+    /** The 'acknowledged' change has been recorded (lazily: durable with the next flush). */
+    let recorded: Promise<void> = Promise.resolve();
     if (r.cmd === 'EERP') {
       // Our EERP names the file's originator as DEST and us as ORIG (§5.3.13).
       const key = identityKey({ datasetName: r.datasetName, date: r.date, time: r.time, originator: r.destination, destination: r.originator });
-      const known = this.#services.history.get(inId(key));
-      if (known) acknowledged = this.#services.history.record({ ...known, state: 'acknowledged' }, { lazy: true });
+      const history = this.#services.history;
+      const acknowledge = () => {
+        const known = history.get(inId(key));
+        return known ? history.record({ ...known, state: 'acknowledged' }, { lazy: true }) : undefined;
+      };
+      // A file received in this session may still be recording 'received' (its EERP went first).
+      const receiving = this.#receiving.get(key);
+      if (receiving) {
+        let written: Promise<unknown> | undefined;
+        recorded = receiving.then(() => {
+          written = acknowledge();
+        });
+        acknowledged = recorded.then(() => written);
+      } else {
+        acknowledged = Promise.resolve(acknowledge());
+      }
     }
     // The peer has the receipt. Recording that is not something the peer waits for: the next EERP
     // goes out at once; 'acknowledged' is recorded lazily and the receipt files are removed in
@@ -373,7 +394,7 @@ export class StationSessionHandler implements SessionHandler {
     // again next session, which the peer takes as duplicates.
     this.#services.receipts.forget(sent.partner, sent.id);
     this.#inBackground(acknowledged, 'history (acknowledged)');
-    this.#acked.push({ partner: sent.partner, id: sent.id });
+    this.#acked.push({ partner: sent.partner, id: sent.id, recorded });
     if (this.#acked.length >= BATCH) this.#inBackground(this.#finishAcks(), 'removing acknowledged receipts');
   }
 
@@ -389,6 +410,7 @@ export class StationSessionHandler implements SessionHandler {
     const acked = this.#acked;
     this.#acked = [];
     if (acked.length === 0) return;
+    await Promise.allSettled(acked.map((a) => a.recorded));
     await this.#services.history.flush();
     const byPartner = new Map<string, string[]>();
     for (const { partner, id } of acked) byPartner.set(partner, [...(byPartner.get(partner) ?? []), id]);
@@ -541,15 +563,37 @@ export class StationSessionHandler implements SessionHandler {
       journal.markCommitted(transfer.key);
       const key = transfer.key;
       const delivered = { ...outcome, dir: inboxDir };
+      // The file's SHA-256, for history only, is computed from the delivered file, neither while it
+      // streams in nor in the way of its EERP (half a second per GiB): the EERP is queued first and
+      // 'received' is recorded with the hash once it is known (an RTR meanwhile waits for it, see
+      // #receiptAcknowledged). A crash in between leaves the journal entry, as before.
+      const services = this.#services;
+      const path = outcome.path!;
+      const digest = services.digestReceived ?? ((p: string) => sha256File(p).then((h) => Buffer.from(h).toString('hex')));
+      const hashing = digest(path).catch((err) => {
+        this.#log('warn', { dataset: sfid.datasetName, err: String(err) }, 'Inbound: cannot hash the received file; history goes without its SHA-256');
+        return undefined;
+      });
+      let receiptQueued!: () => void;
+      const queued = new Promise<void>((resolve) => {
+        receiptQueued = resolve;
+      });
       const recording = (async () => {
-        const sealed = signReceipt ? await plainReceipt(this.#services, sfid, sfid.userData, outcome.path, signReceipt.cipherSuite) : undefined;
-        await recordDelivery(this.#services, partner.name, sfid, sfid.userData, delivered, false, sealed);
+        const sealed = signReceipt ? await plainReceipt(services, sfid, sfid.userData, path, signReceipt.cipherSuite) : undefined;
+        await recordDelivery(services, partner.name, sfid, sfid.userData, delivered, false, sealed, { sha256: hashing, receiptQueued });
       })();
-      this.#recordings.add(recording);
+      this.#receiving.set(key, recording.catch(() => {}));
       recording.then(
-        () => this.#recordings.delete(recording),
+        () => this.#receiving.delete(key),
+        () => this.#receiving.delete(key),
+      );
+      // What the turn to speak (the EERPs) waits for: the receipt queued, or the recording failed.
+      const receipt = Promise.race([queued, recording]);
+      this.#recordings.add(receipt);
+      receipt.then(
+        () => this.#recordings.delete(receipt),
         (err) => {
-          this.#recordings.delete(recording);
+          this.#recordings.delete(receipt);
           this.#recordingFailed ??= err;
         },
       );
@@ -729,12 +773,24 @@ export async function recordDelivery(
   delivered: { path?: string; octets?: number; sha256?: string; dir?: string },
   duplicate: boolean,
   sealed?: SealedReceipt,
+  /**
+   * `sha256`: the file's hash, still being computed: the receipt is queued first (then
+   * `receiptQueued` is called), 'received' is recorded once the hash is known.
+   */
+  behind?: { sha256: Promise<string | undefined>; receiptQueued: () => void },
 ): Promise<void> {
   const eerp = sealed?.eerp ?? emptyEerp(sfid, userData);
   const identity = { datasetName: sfid.datasetName, date: sfid.date, time: sfid.time, originator: sfid.originator, destination: sfid.destination };
   const taken = services.receiving
     ? await services.receiving.delivered({ partner, identity, userData, path: delivered.path, dir: delivered.dir, duplicate, eerp })
     : { receipt: eerp };
+  if (behind && !duplicate) {
+    if (taken.receipt) await services.receipts.add(partner, taken.receipt);
+    behind.receiptQueued();
+    const sha256 = await behind.sha256;
+    await recordTransfer(services, sfid, 'in', { state: 'received', path: delivered.path, size: delivered.octets, sha256, ...sealed?.history, ...taken.history }, partner);
+    return;
+  }
   // The receipt and the history are separate files: both are written (and fsynced) at once.
   await Promise.all([
     taken.receipt ? services.receipts.add(partner, taken.receipt) : undefined,
