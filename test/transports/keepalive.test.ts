@@ -104,7 +104,7 @@ before(() => {
 });
 after(() => pki?.remove());
 
-test('TLS: keepalive reaches the TCP sockets under both TLS ends', { skip }, async (t) => {
+test('TLS: keepalive and probePeer reach the TCP sockets under both TLS ends', { skip }, async (t) => {
   const trust = trustOf(partnerTrust('acme', 'O0013000000ACME', { cas: [ca] }));
   let resolveAccepted!: (s: TLSSocket) => void;
   const acceptedP = new Promise<TLSSocket>((r) => (resolveAccepted = r));
@@ -128,4 +128,7 @@ test('TLS: keepalive reaches the TCP sockets under both TLS ends', { skip }, asy
   await settle();
   assertKeepAlive(dialled, idleSeconds, idleSeconds - 5, 'TLS dialled');
   assertKeepAlive(accepted, idleSeconds, idleSeconds - 5, 'TLS accepted');
+  // The station probes the TLSSocket it holds: that reaches the TCP socket too.
+  probePeer(accepted);
+  assertKeepAlive(accepted, 1, 0, 'TLS accepted, probed');
 });
