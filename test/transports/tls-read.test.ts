@@ -26,7 +26,7 @@ before(() => {
 after(() => pki?.remove());
 
 /** A connected pair: our server's accepted socket and our client's. */
-async function pair(t: TestContext): Promise<{ accepted: TLSSocket; dialled: TLSSocket }> {
+async function pair(t: TestContext, maxVersion: 'TLSv1.2' | 'TLSv1.3' = 'TLSv1.3'): Promise<{ accepted: TLSSocket; dialled: TLSSocket }> {
   const trust = trustOf(partnerTrust('acme', 'O0013000000ACME', { cas: [ca] }));
   let resolveAccepted!: (s: TLSSocket) => void;
   const acceptedP = new Promise<TLSSocket>((r) => (resolveAccepted = r));
@@ -40,7 +40,7 @@ async function pair(t: TestContext): Promise<{ accepted: TLSSocket; dialled: TLS
     handshakeTimeoutMs: 5000,
   });
   const port = (server.address() as { port: number }).port;
-  const { socket: dialled } = await connectTls({ host: '127.0.0.1', port, partner: 'acme', secureContext: contextOf(acme), verify: (c) => trust.checkServer('acme', c) });
+  const { socket: dialled } = await connectTls({ host: '127.0.0.1', port, partner: 'acme', secureContext: contextOf(acme, { maxVersion }), verify: (c) => trust.checkServer('acme', c) });
   const accepted = await acceptedP;
   t.after(() => {
     dialled.destroy();
@@ -107,6 +107,40 @@ test('a consumer holding chunks a while: reading goes on behind them, nothing is
   assert.ok(r.data.equals(sent));
   assert.equal(r.corrupted, 0);
   assert.equal(r.deliveredAtEnd, r.count, "every chunk was delivered before the consumer's 'end'");
+});
+
+test('writes of every size at random moments, chunks held for random times, over TLS 1.2 and 1.3: every octet in order, none overwritten', async (t) => {
+  for (const maxVersion of ['TLSv1.2', 'TLSv1.3'] as const) {
+    const { accepted, dialled } = await pair(t, maxVersion);
+    let seed = 12345;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const reader = reusedTlsReader(accepted)!;
+    const chunks: Buffer[] = [];
+    let corrupted = 0;
+    const ended = new Promise<void>((resolve) => accepted.once('end', () => resolve()));
+    const done = reader((chunk) => {
+      const copy = Buffer.from(chunk);
+      chunks.push(copy);
+      setTimeout(() => {
+        if (!copy.equals(chunk)) corrupted++;
+        done();
+      }, random(4));
+    });
+    const sent = randomBytes(3 * 1024 * 1024);
+    for (let at = 0; at < sent.length; ) {
+      const size = 1 + random(random(2) === 0 ? 300_000 : 2000);
+      dialled.write(sent.subarray(at, at + size));
+      at += size;
+      if (random(8) === 0) await new Promise((r) => setTimeout(r, random(3)));
+    }
+    dialled.end();
+    await ended;
+    assert.equal(corrupted, 0, maxVersion);
+    assert.ok(Buffer.concat(chunks).equals(sent), maxVersion);
+  }
 });
 
 test('what arrived before the reader was put on comes first', async (t) => {
