@@ -1,25 +1,28 @@
 // Issue 6, evidence "Faults": two real `oftp2 serve` gateways, SIGKILLed again and again while they
 // work through a share full of files.
 //
-// S (sender) watches two outbox folders for partner r: `r/out` with the 'stable' rule (a PLC writes
-// the file, the gateway takes it once it stops changing) and `r/out-rename` with the 'rename' rule
-// (the writer writes `.NAME` and renames it). R (receiver) delivers into its inbox folder `s/in`. Each
-// station dials the other (both have the other's address): S when files are queued, R when it owes S
-// receipts. 200 files of mixed sizes (empty, around 1 KiB, tens of KiB, some MiB so kills land in the
-// middle of a transfer) are dropped, half before the first kill, half while the kills go on. Then S or
-// R (or both) is SIGKILLed at seeded random moments (some while it is still starting up), at least
-// 10 times, and restarted each time. Afterwards both run undisturbed until the work is done and are
-// stopped with SIGTERM. Asserted:
+// S (sender) watches three outbox folders for partner r: `r/out` with the 'stable' rule (a PLC writes
+// the file, the gateway takes it once it stops changing), `r/out-rename` with the 'rename' rule (the
+// writer writes `.NAME` and renames it) and `r/out-sealed` with the 'marker' rule (NAME, then
+// NAME.ready) and file services (signed, compressed and encrypted as it is spooled; R verifies and
+// decrypts it after its EFPA). R (receiver) delivers into its inbox folder `s/in`. Each station dials
+// the other (both have the other's address): S when files are queued, R when it owes S receipts.
+// 200 files of mixed sizes (empty, around 1 KiB, tens of KiB, some MiB so kills land in the middle of
+// a transfer) are dropped, half before the first kill, the rest in batches while the kills go on.
+// S or R (or both) is SIGKILLed at seeded random moments (some while it is still starting up and
+// recovering), at least 10 times, and restarted each time. Afterwards both run undisturbed until the
+// work is done and are stopped with SIGTERM (exit 0). Asserted:
 //   - R's inbox holds every file exactly once (no second copy under any name: NAME~1, another stamp),
 //     each with the SHA-256 of the file dropped, and nothing else;
-//   - S's history has every file 'delivered' (its EERP recorded) with that SHA-256, and no other
-//     outgoing transfer; R's history has every file received, with its receipt acknowledged;
-//   - nothing is in limbo on either side: every file of both data directories is accounted for (the
-//     config, history, the timestamp file, the delivered files); no file in an outbox, claim folder
-//     (.oftp-pickup), .oftp-rejected, spool entry or spool temp, partial file, delivery journal entry,
-//     pending or held receipt, processing job, envelope being sealed, lock or temp file.
+//   - S's history has every file 'delivered' (its EERP recorded; a plain file with its SHA-256) and
+//     no other outgoing transfer; R's history has every file once, its receipt acknowledged;
+//   - nothing is in limbo on either side: every file left in both data directories is accounted for
+//     (the config, history, the timestamp and status files, the delivered files): no file in an
+//     outbox, claim folder (.oftp-pickup), .oftp-rejected, spool entry or spool temp, partial file,
+//     delivery journal entry, pending or held receipt, processing job, envelope being sealed, lock or
+//     temp file.
 // OFTP_FAULT_SEED=<n> replays a run's choices (the seed is printed; what a kill at "n ms" hits still
-// depends on timing). OFTP_FAULT_KILLS=<n> kills more often. Child processes are SIGKILLed and the
+// depends on timing). OFTP_FAULT_KILLS=<n> kills more often; OFTP_FAULT_LOGS=<dir> keeps every process's log. Child processes are SIGKILLed and the
 // temp directory removed whatever happens; a failure prints the timeline and each process's log tail.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -31,21 +34,29 @@ import { test } from 'node:test';
 import { datasetNameForDrop } from '../../src/gateway/share-naming.ts';
 import { StationStore } from '../../src/store/station-store.ts';
 import { type TransferRecord, TransferHistory } from '../../src/store/transfer-history.ts';
+import { ownKeysConfig, partnerCertificatesConfig, stationPki } from '../station/secure-helpers.ts';
+import { TestPki } from '../tls/pki.ts';
 import { describeExit, Oftp2Process, seededRandom } from './crash-harness.ts';
 
 const SEED = Number(process.env.OFTP_FAULT_SEED ?? 61122);
-const KILLS = Math.max(10, Number(process.env.OFTP_FAULT_KILLS ?? 12));
+/** OFTP_FAULT_LOGS=<dir>: every process's whole output is written there (the data directories still go). */
+const LOG_DIR = process.env.OFTP_FAULT_LOGS || undefined;
+const KILLS = Math.max(10, Number(process.env.OFTP_FAULT_KILLS ?? 16));
 const FILES = 200;
 const ID_S = 'O0013000000SENDER';
 const ID_R = 'O0013000000RECEIVER';
 /** The whole test, hard (the runner's limit is above it so our own clean-up still runs). */
-const TEST_TIMEOUT_MS = 115_000;
+const TEST_TIMEOUT_MS = 105_000;
 /** After the last kill: both stations must finish the work within this. */
-const SETTLE_MS = 60_000;
+const SETTLE_MS = 55_000;
+
+/** The outboxes: 'stable' rule, 'rename' rule, and 'marker' with file services (signed, compressed, encrypted). */
+const FOLDERS = ['out', 'out-rename', 'out-sealed'] as const;
+type Folder = (typeof FOLDERS)[number];
 
 interface Dropped {
   name: string;
-  folder: 'out' | 'out-rename';
+  folder: Folder;
   data: Buffer;
   sha256: string;
   dsn: string;
@@ -119,7 +130,7 @@ async function historyLines(dataDir: string): Promise<{ id: string; state: strin
 /** The dataset name part of an inbox name '<DSN>_<date>_<HHMMSS>_<cccc>[~n]' (a DSN never holds '_'). */
 const dsnOfInboxName = (name: string) => name.split('_')[0]!;
 
-test('gateway faults: 200 files through two gateways SIGKILLed at random at least 10 times arrive exactly once, EERPs recorded, nothing in limbo', { timeout: TEST_TIMEOUT_MS + 10_000 }, async (t) => {
+test('gateway faults: 200 files through two gateways SIGKILLed at random at least 10 times arrive exactly once, EERPs recorded, nothing in limbo', { timeout: TEST_TIMEOUT_MS + 10_000 /* 115 s: our own hard stop comes first */ }, async (t) => {
   const started = performance.now();
   const timeline: string[] = [];
   const say = (text: string) => {
@@ -160,7 +171,12 @@ test('gateway faults: 200 files through two gateways SIGKILLed at random at leas
     daemon: { stopTimeoutSeconds: 10 },
     scheduler: { debounceMs: 50, maxDebounceMs: 200, retry: { baseSeconds: 0.2, factor: 1.5, maxSeconds: 1, jitter: 0, laterSeconds: 0.5 } },
   };
-  const storeS = await StationStore.init(dirS, { odetteId: ID_S, listen: { host: '127.0.0.1', port: portS }, ...station });
+  // Keys and certificates for the sealed outbox: S signs and encrypts for R; R verifies and decrypts.
+  const pki = new TestPki('oftp2-faults-pki-');
+  t.after(() => pki.remove());
+  const [pkiS, pkiR] = [stationPki(pki, 's', ID_S), stationPki(pki, 'r', ID_R)];
+  const roles = ['authentication', 'signing', 'encryption'] as const;
+  const storeS = await StationStore.init(dirS, { odetteId: ID_S, listen: { host: '127.0.0.1', port: portS }, ...station, ...ownKeysConfig(pkiS, roles) });
   await storeS.update((c) => {
     c.gateway = {
       rescanIntervalMs: 300,
@@ -169,29 +185,32 @@ test('gateway faults: 200 files through two gateways SIGKILLed at random at leas
       outboxes: [
         { folder: 'r/out', partner: 'r', pickup: 'stable', stableMs: 150 },
         { folder: 'r/out-rename', partner: 'r', pickup: 'rename' },
+        { folder: 'r/out-sealed', partner: 'r', pickup: 'marker', security: { sign: true, encrypt: true, compress: true } },
       ],
     } as never;
   });
-  await storeS.addPartner({ name: 'r', odetteId: ID_R, host: '127.0.0.1', port: portR, passwordToSend: 'PWS', passwordExpected: 'PWR' });
-  const storeR = await StationStore.init(dirR, { odetteId: ID_R, listen: { host: '127.0.0.1', port: portR }, ...station });
+  await storeS.addPartner({ name: 'r', odetteId: ID_R, host: '127.0.0.1', port: portR, passwordToSend: 'PWS', passwordExpected: 'PWR', ...partnerCertificatesConfig(pkiR) });
+  const storeR = await StationStore.init(dirR, { odetteId: ID_R, listen: { host: '127.0.0.1', port: portR }, ...station, ...ownKeysConfig(pkiR, roles) });
   await storeR.update((c) => {
     c.gateway = { rescanIntervalMs: 300, retryMs: 200 } as never;
   });
-  await storeR.addPartner({ name: 's', odetteId: ID_S, host: '127.0.0.1', port: portS, passwordToSend: 'PWR', passwordExpected: 'PWS' });
+  await storeR.addPartner({ name: 's', odetteId: ID_S, host: '127.0.0.1', port: portS, passwordToSend: 'PWR', passwordExpected: 'PWS', ...partnerCertificatesConfig(pkiS) });
 
   // ---- the files ----
   const files: Dropped[] = sizes(rng).map((size, i) => {
     const kind = rng.pick(['ORDERS', 'delfor', 'ASN', 'Invoice', 'label']);
     const name = `${kind}-${String(i).padStart(3, '0')}.${rng.pick(['edi', 'xml', 'DAT', 'txt'])}`;
     const data = randomBytes(size);
-    return { name, folder: rng.next() < 0.5 ? 'out' : 'out-rename', data, sha256: sha256(data), dsn: datasetNameForDrop(name) };
+    const roll = rng.next();
+    const folder: Folder = roll < 0.4 ? 'out' : roll < 0.8 ? 'out-rename' : 'out-sealed';
+    return { name, folder, data, sha256: sha256(data), dsn: datasetNameForDrop(name) };
   });
   assert.equal(new Set(files.map((f) => f.dsn)).size, FILES, 'every file has its own dataset name');
   const totalMiB = files.reduce((n, f) => n + f.data.length, 0) / 1048576;
   say(`${FILES} files, ${totalMiB.toFixed(1)} MiB, largest ${(Math.max(...files.map((f) => f.data.length)) / 1048576).toFixed(1)} MiB`);
   const outboxS = (f: Dropped) => join(dirS, 'share', 'r', f.folder);
 
-  /** As a PLC drops a file: 'stable' written in two writes with a pause; 'rename' written as .NAME and renamed. */
+  /** As a PLC drops a file: 'stable' written in two writes with a pause; 'rename' written as .NAME and renamed; 'marker' then NAME.ready. */
   const drop = async (f: Dropped) => {
     const dir = outboxS(f);
     if (f.folder === 'out') {
@@ -199,9 +218,12 @@ test('gateway faults: 200 files through two gateways SIGKILLed at random at leas
       await writeFile(join(dir, f.name), f.data.subarray(0, half));
       await sleep(dropRng.int(0, 40));
       await writeFile(join(dir, f.name), f.data.subarray(half), { flag: 'a' });
-    } else {
+    } else if (f.folder === 'out-rename') {
       await writeFile(join(dir, `.${f.name}`), f.data);
       await rename(join(dir, `.${f.name}`), join(dir, f.name));
+    } else {
+      await writeFile(join(dir, f.name), f.data);
+      await writeFile(join(dir, `${f.name}.ready`), '');
     }
   };
 
@@ -211,7 +233,7 @@ test('gateway faults: 200 files through two gateways SIGKILLed at random at leas
   const runs: Record<Side, number> = { S: 0, R: 0 };
   const proc: Partial<Record<Side, Oftp2Process>> = {};
   const startServe = (side: Side): Oftp2Process => {
-    const p = new Oftp2Process(`serve ${side} #${++runs[side]}`, ['serve', '-d', dirs[side]], live);
+    const p = new Oftp2Process(`serve ${side} #${++runs[side]}`, ['serve', '-d', dirs[side]], live, LOG_DIR);
     p.child.stdout!.on('data', () => {});
     all.push(p);
     proc[side] = p;
@@ -274,7 +296,7 @@ test('gateway faults: 200 files through two gateways SIGKILLed at random at leas
 
   // ---- undisturbed until the work is done ----
   const outboxesEmpty = async () => {
-    for (const folder of ['out', 'out-rename']) {
+    for (const folder of FOLDERS) {
       const dir = join(dirS, 'share', 'r', folder);
       if ((await names(dir)).some((n) => n !== '.oftp-pickup')) return false;
       if ((await names(join(dir, '.oftp-pickup'))).length > 0) return false;
@@ -300,7 +322,9 @@ test('gateway faults: 200 files through two gateways SIGKILLed at random at leas
       names(join(dirS, 'spool', 'r')),
       names(join(dirR, 'state', 'receipts', 's')),
     ]);
-    if (inbox >= FILES && eerps >= FILES && empty && spooled.length === 0 && owed.length === 0) break;
+    // Both up (a process restarted by the last kill has finished its start-up recovery), all done.
+    const up = proc.S!.stdout.includes('"msg":"listening"') && proc.R!.stdout.includes('"msg":"listening"');
+    if (up && inbox >= FILES && eerps >= FILES && empty && spooled.length === 0 && owed.length === 0) break;
     if (performance.now() - lastReport > 5000) {
       lastReport = performance.now();
       say(`waiting: ${inbox} in R's inbox, ${eerps} EERPs at S, outboxes ${empty ? 'empty' : 'not empty'}, ${spooled.length} spooled, ${owed.length} receipts owed by R`);
@@ -350,7 +374,9 @@ test('gateway faults: 200 files through two gateways SIGKILLed at random at leas
     [],
     'S recorded an EERP for every file',
   );
-  assert.deepEqual(files.filter((f) => outByDsn.get(f.dsn)?.sha256 !== f.sha256).map((f) => f.name), [], "S's history has each file's SHA-256");
+  // A sealed file's history holds the envelope's hash; a plain one's is the file's.
+  assert.deepEqual(files.filter((f) => f.folder !== 'out-sealed' && outByDsn.get(f.dsn)?.sha256 !== f.sha256).map((f) => f.name), [], "S's history has each plain file's SHA-256");
+  assert.deepEqual(files.filter((f) => f.folder === 'out-sealed' && outByDsn.get(f.dsn)?.sha256 === f.sha256).map((f) => f.name), [], 'each file of the sealed outbox went as an envelope');
   const inR = histR.filter((r) => r.direction === 'in');
   const inByDsn = byName(inR);
   assert.equal(inR.length, FILES, `R has one incoming transfer per file (${inR.length})`);
@@ -378,7 +404,7 @@ test('gateway faults: 200 files through two gateways SIGKILLed at random at leas
   }
   const inboxFiles = (await allFiles(dirR)).filter((p) => p.startsWith(`${inboxRel}/`));
   assert.equal(inboxFiles.length, FILES);
-  for (const f of ['out', 'out-rename']) assert.deepEqual((await names(join(dirS, 'share', 'r', f))).filter((n) => n !== '.oftp-pickup'), [], `S: ${f} empty`);
+  for (const f of FOLDERS) assert.deepEqual((await names(join(dirS, 'share', 'r', f))).filter((n) => n !== '.oftp-pickup'), [], `S: ${f} empty`);
 
   // Kills fell on work in progress: at least one during a transfer of R's inbox filling up.
   say(`done: ${kills.length} kills; S ran ${runs.S} times, R ${runs.R} times`);
