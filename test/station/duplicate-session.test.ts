@@ -3,26 +3,17 @@
 // available" (retry later; RFC 5024 has no take-over), the old connection is probed at once (keepalive
 // after 1 s, see probePeer), and once the old session is gone the retry is admitted and delivers.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { test } from 'node:test';
 import { OftpSession } from '../../src/session/engine.ts';
 import { type SessionHandler, SessionDriver } from '../../src/transports/session-driver.ts';
+import { KEEPALIVE_TIMER, kernelTimer, kernelTimersReadable } from '../transports/kernel-timers.ts';
 import { ID_B, PASSWORD_B, StationPair, sha256, sha256Of, unstructured, visibleFiles, writeLocal } from './harness.ts';
 
-/** Seconds until the keepalive timer (kind 2) of A's end of the connection from `clientPort` fires, if armed. */
+/** Seconds until the keepalive timer of A's end of the connection from `clientPort` fires, if armed. */
 function keepaliveSecondsAtA(portA: number, clientPort: number): number | undefined {
-  const hex = (p: number) => p.toString(16).toUpperCase().padStart(4, '0');
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    if (!existsSync(file)) continue;
-    for (const line of readFileSync(file, 'utf8').split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length < 6 || !f[1]!.endsWith(`:${hex(portA)}`) || !f[2]!.endsWith(`:${hex(clientPort)}`)) continue;
-      const [kind, when] = f[5]!.split(':');
-      return Number.parseInt(kind!, 16) === 2 ? Number.parseInt(when!, 16) / 100 : undefined;
-    }
-  }
-  return undefined;
+  const timer = kernelTimer(portA, clientPort);
+  return timer?.kind === KEEPALIVE_TIMER ? timer.seconds : undefined;
 }
 
 test('a second session of a partner whose session is still open: ESID 08, the old connection probed, the retry admitted once it is gone', async (t) => {
@@ -52,7 +43,7 @@ test('a second session of a partner whose session is still open: ESID 08, the ol
   const oldRun = new SessionDriver(socket, session, silent, { closeGraceMs: 500 }).run();
   await turn;
   await new Promise((r) => setTimeout(r, 200)); // the last segments acknowledged: the idle timer is the one armed
-  const onLinux = existsSync('/proc/net/tcp');
+  const onLinux = kernelTimersReadable;
   if (onLinux) {
     const before = keepaliveSecondsAtA(pair.portA, socket.localPort!);
     assert.ok(before !== undefined && before > 5, `A's end has the usual keepalive armed (${before} s)`);

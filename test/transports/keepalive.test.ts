@@ -1,11 +1,9 @@
 // TCP keepalive on session connections (src/transports/tcp.ts KEEPALIVE_IDLE_MS): dialled and accepted,
-// plain and under TLS, seen where it counts, in the kernel: /proc/net/tcp shows which timer a socket
-// has armed ("tr" 2 is keepalive) and when it fires. probePeer() shortens the wait to 1 s and a live
-// peer survives its probes. (That a dead peer's connection then closes with ETIMEDOUT, about 40 s after
+// plain and under TLS, seen where it counts, in the kernel (kernel-timers.ts: /proc/net/tcp).
+// probePeer() shortens the wait to 1 s and a live peer survives its probes. (That a dead peer's connection then closes with ETIMEDOUT, about 40 s after
 // its last segment or 11 s after a probePeer, was measured in a network namespace with the peer's
 // route blackholed; it needs root, so it is not a test here.)
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import { after, before, test, type TestContext } from 'node:test';
 import type { TLSSocket } from 'node:tls';
@@ -13,34 +11,14 @@ import { connectTcp, KEEPALIVE_IDLE_MS, listenTcp, probePeer } from '../../src/t
 import { connectTls, listenTls } from '../../src/transports/tls.ts';
 import { contextOf, partnerTrust, trustOf } from '../tls/helpers.ts';
 import { type Issued, TestPki } from '../tls/pki.ts';
+import { KEEPALIVE_TIMER, kernelTimer, kernelTimersReadable } from './kernel-timers.ts';
 
-const onLinux = existsSync('/proc/net/tcp');
-const skip = onLinux ? false : 'needs /proc/net/tcp (Linux)';
-
-/** USER_HZ: /proc/net/tcp gives timer expiries in clock ticks of 1/100 s. */
-const TICKS_PER_SECOND = 100;
-
-/** The timer a connection (by its two ports on 127.0.0.1) has armed: kind (2 = keepalive) and seconds left. */
-function kernelTimer(localPort: number, remotePort: number): { kind: number; seconds: number } | undefined {
-  const port = (p: number) => p.toString(16).toUpperCase().padStart(4, '0');
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    if (!existsSync(file)) continue;
-    for (const line of readFileSync(file, 'utf8').split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length < 6 || !f[1]!.endsWith(`:${port(localPort)}`) || !f[2]!.endsWith(`:${port(remotePort)}`)) continue;
-      const [kind, when] = f[5]!.split(':');
-      return { kind: Number.parseInt(kind!, 16), seconds: Number.parseInt(when!, 16) / TICKS_PER_SECOND };
-    }
-  }
-  return undefined;
-}
-
-const KEEPALIVE = 2;
+const skip = kernelTimersReadable ? false : 'needs /proc/net/tcp (Linux)';
 
 function assertKeepAlive(socket: Socket, maxSeconds: number, minSeconds: number, side: string): void {
   const timer = kernelTimer(socket.localPort!, socket.remotePort!);
   assert.ok(timer, `${side}: the connection is in /proc/net/tcp`);
-  assert.equal(timer.kind, KEEPALIVE, `${side}: the kernel has a keepalive timer armed`);
+  assert.equal(timer.kind, KEEPALIVE_TIMER, `${side}: the kernel has a keepalive timer armed`);
   assert.ok(timer.seconds <= maxSeconds && timer.seconds >= minSeconds, `${side}: it fires in ${timer.seconds} s (expected ${minSeconds}..${maxSeconds})`);
 }
 
