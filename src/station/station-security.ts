@@ -64,9 +64,9 @@ export class OwnKeys {
     this.#files = new FileKeyStore(config.station.keys ?? {}, { baseDir: dataDir });
   }
 
-  /** Whether our certificate (and key) for `role` is configured. */
+  /** Whether our certificate (and key) for `role` is configured (for signing: a current or a next one). */
   has(role: OftpRole): boolean {
-    return this.#config.station.certificates?.[role] !== undefined;
+    return this.#config.station.certificates?.[role] !== undefined || (role === 'signing' && this.hasNextSigning());
   }
 
   /** Whether our next signing certificate (our own rollover) is configured. */
@@ -89,7 +89,7 @@ export class OwnKeys {
   async signers(now = new Date()): Promise<PrivateKeyHandle[]> {
     const next = this.hasNextSigning() ? await this.#opened('signing', true) : undefined;
     const nextValid = next !== undefined && !checkDates(next.leaf, now);
-    if (!this.has('signing') && nextValid) return [next.handle];
+    if (this.#config.station.certificates?.signing === undefined && nextValid) return [next.handle];
     const current = await this.#opened('signing', false);
     if (!nextValid) return [current.handle];
     return checkDates(current.leaf, now) ? [next.handle] : [current.handle, next.handle];

@@ -84,6 +84,14 @@ test('signers: current and next while both are valid; a next one not yet valid o
   const plain = await tempStore(t, ownKeysConfig(pkiB, ['signing']));
   const keys = new OwnKeys(plain.config, plain.paths.dataDir);
   assert.deepEqual(subjects(await keys.signers()), [tail(pkiB.certs.signing)]);
+  // Only a next one (no current certificate yet): it signs alone, and receipts can be signed.
+  const onlyNext = rollingKeys();
+  const { signing: _current, ...others } = onlyNext.certificates;
+  const lone = await tempStore(t, { keys: onlyNext.keys, certificates: others });
+  const loneKeys = new OwnKeys(lone.config, lone.paths.dataDir);
+  assert.equal(loneKeys.has('signing'), true);
+  assert.deepEqual(subjects(await loneKeys.signers()), [tail(bNext)]);
+  await loneKeys.close();
   // A next certificate whose key is another one: refused when signing, never a silent single signature.
   const wrong = rollingKeys();
   wrong.certificates.next.signing.certificate = stranger.certPath;
