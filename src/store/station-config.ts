@@ -14,8 +14,13 @@ export const STATION_DEFAULTS = {
   host: '0.0.0.0',
   /** Octets (SSIDSDEB, 128..99999). The largest buffer keeps per-buffer overhead lowest on TCP. */
   exchangeBufferSize: 99999,
-  /** Buffers in flight before a CDT (SSIDCRED, 1..999). 16 × 99999 ≈ 1.6 MB keeps memory small. */
-  credit: 16,
+  /**
+   * Buffers in flight before a CDT (SSIDCRED, 1..999). The sender stops at the end of each window
+   * until the receiver's CDT arrives, so a small window stalls a fast link once per window: 64 × 99999
+   * ≈ 6.4 MB in flight (in the sockets, not in our memory) is about 10% faster than 16 on loopback,
+   * more on a loaded machine. A partner asking for less gets less (the smaller credit is used).
+   */
+  credit: 64,
   /** Buffer compression (SSIDCMPR) costs CPU on every octet; off by default, on per partner. */
   bufferCompression: false,
   /** Restart (SSIDREST): always offered; broken transfers resume. */
