@@ -2,11 +2,12 @@
 // sessions it runs as responder (serve) or initiator (send). One process owns a data directory at a
 // time (a lock file says which); at open, deliveries a crash interrupted are settled first.
 import { timingSafeEqual } from 'node:crypto';
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import type { Server, Socket } from 'node:net';
 import { join } from 'node:path';
 import { ConfigError } from '../errors.ts';
 import { removeInterruptedWrites } from '../files/durable-fs.ts';
+import { ioError } from '../files/file-errors.ts';
 import { defaultPartialDir, identityKey, PendingReceiptStore, Spool, type SpoolEntry, TimestampAllocator } from '../files/index.ts';
 import type { Ssid, VirtualFileFormat } from '../protocol/command-types.ts';
 import { EsidReason } from '../protocol/reason-codes.ts';
@@ -228,10 +229,18 @@ export class Station {
     const format = request.format ?? 'U';
     const workDir = join(this.store.paths.state, SEALING_DIR);
     await mkdir(workDir, { recursive: true, mode: 0o700 });
+    // As the plain copy does (Spool.enqueue): a source written to while it was read (a writer still at
+    // it after an outbox's stability wait) is not spooled; the caller may try again.
+    const before = await stat(request.path);
     const sealed = await sealFile(
       { path: request.path, format, recordLength: request.recordLength, cipherSuite: o.cipherSuite, sign: signers, encryptFor: recipient, compress: o.compress, hashForReceipt: o.signedReceipt },
       workDir,
     );
+    const after = await stat(request.path).catch(() => undefined);
+    if (after?.size !== before.size || after.mtimeMs !== before.mtimeMs) {
+      await rm(sealed.path, { force: true });
+      throw ioError('seal', request.path, Object.assign(new Error('source changed while sealed'), { code: 'ECHANGED' }));
+    }
     let entry: SpoolEntry;
     try {
       entry = await this.services.spool.enqueue(

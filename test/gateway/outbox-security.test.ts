@@ -5,7 +5,8 @@
 // station (which requires both); a sidecar switches a service off for its file or on in a plain
 // folder; a stop between the pickup and the sealing, and one inside the sealing (envelope made, not
 // spooled), neither lose nor duplicate the file; a partner below level 5 keeps the files in place and
-// refuses a sidecar asking for services; an outbox sending for another originator may not ask.
+// refuses a sidecar asking for services; an outbox sending for another originator may not ask; a
+// file written to while it is sealed (a late write under the 'stable' rule) is not spooled that time.
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -206,4 +207,43 @@ test('sidecar security: each service over the folder’s; an unknown suite or ke
   assert.equal('security' in fileSettings({ format: 'U', signedReceipt: false }, parseSidecar(Buffer.from('{"userData": "X"}'))), false, 'nothing asked: the agreement decides');
   assert.throws(() => parseSidecar(Buffer.from('{"security": {"cipherSuite": 9}}')), SidecarError);
   assert.throws(() => parseSidecar(Buffer.from('{"security": {"sealed": true}}')), SidecarError);
+});
+
+test("a file still written to while it is sealed ('stable' rule, a writer's late write through its open handle) is not spooled then; it is taken again, whole", async (t) => {
+  const { randomBytes } = await import('node:crypto');
+  const { mkdir, open, readdir } = await import('node:fs/promises');
+  const { a, b } = await securedPair(t, { pickup: 'stable', stableMs: 100, security: { sign: true, encrypt: true, compress: true } });
+  const outbox = join(a!.shareRoot, 'b', 'out');
+  const first = randomBytes(16 * 1024 * 1024);
+  const late = Buffer.from('LATE RECORD\r\n');
+  await mkdir(outbox, { recursive: true });
+  const writer = await open(join(outbox, 'big.bin'), 'w');
+  t.after(() => writer.close().catch(() => {}));
+  await writer.write(first);
+  await a!.startGateway();
+  // The writer, quiet past stableMs, writes once more while the claimed file is being sealed.
+  const sealing = join(a!.dir, 'state', 'sealing');
+  await eventually('the sealing under way', async () => (await readdir(sealing).catch(() => [])).length > 0, 20_000);
+  await writer.write(late);
+  await writer.close();
+  const spooled = await eventually(
+    'spooled once',
+    async () => {
+      const list = await a!.station.services.spool.list('b');
+      return list.length === 1 && list;
+    },
+    30_000,
+  );
+  assert.ok(
+    a!.log.entries.some((e) => e.msg === 'Outbox: file not queued this time; it stays and is tried again' && /source changed while sealed|ECHANGED/.test(String(e.obj.err))),
+    'the first sealing was given up',
+  );
+  const whole = Buffer.concat([first, late]);
+  assert.equal(spooled[0]!.meta.originalFileSize, Math.ceil(whole.length / 1024));
+  await eventually('queued in history', () => a!.station.services.history.list({ direction: 'out' }).length === 1);
+  await eventually('outbox and claims empty', async () => (await visible(outbox)).length === 0 && (await everything(join(outbox, '.oftp-pickup'))).length === 0);
+  assert.equal((await a!.station.services.spool.list('b')).length, 1, 'spooled once');
+  assert.equal((await a!.dial(b!)).ended.normal, true);
+  const got = await receivedAtB(b!, 1);
+  assert.deepEqual(Object.fromEntries(got), { 'BIG.BIN': sha256(whole) });
 });
