@@ -4,7 +4,7 @@
 // stable code: a next certificate that is not its key's, an expired one, one not yet valid at promotion,
 // --next for another role, promote without a next certificate.
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -142,4 +142,24 @@ test('promote --own --role signing: the next certificate becomes current, the ol
   const keys = new OwnKeys(store.config, dir);
   assert.equal((await keys.signers()).length, 1);
   await keys.close();
+});
+
+test('import --own --next from PKCS#12: the key is copied into keys/ (mode 0600) under a free name', async () => {
+  const entity = pki.issue('p12-next', ca, { cn: PLANT, keyUsage: 'critical,digitalSignature,nonRepudiation' });
+  const p12 = pki.pkcs12('p12-next', entity, 'p12 passphrase', ca);
+  writeFileSync(pki.path('p12pass'), 'p12 passphrase\n');
+  const out = await ok('import', '--own', '--next', '--role', 'signing', '--passphrase-file', pki.path('p12pass'), p12);
+  assert.match(out, /uses key "signing-next"/);
+  const c = config();
+  assert.deepEqual(c.station.certificates.next, { signing: { certificate: 'certs/own/signing-next.pem', key: 'signing-next' } });
+  assert.equal(c.station.keys['signing-next'].file, 'keys/signing-next.p12');
+  assert.equal(statSync(join(dir, 'keys', 'signing-next.p12')).mode & 0o777, 0o600);
+  const keys = new OwnKeys((await StationStore.open(dir)).config, dir);
+  assert.equal((await keys.signers()).length, 2);
+  await keys.close();
+  // An expired certificate in a PKCS#12 file is refused, and its copy does not stay behind.
+  const old = pki.issue('p12-old', ca, { cn: PLANT, keyUsage: 'critical,digitalSignature,nonRepudiation', notBefore: new Date(Date.now() - 30 * DAY), notAfter: new Date(Date.now() - DAY) });
+  const oldP12 = pki.pkcs12('p12-old', old, 'p12 passphrase', ca);
+  await refused(1, /expired on .*not imported \[OFTP_ERR_CERTIFICATE\]/, 'import', '--own', '--next', '--role', 'signing', '--passphrase-file', pki.path('p12pass'), oldP12);
+  assert.ok(!existsSync(join(dir, 'keys', 'signing-next-2.p12')));
 });
