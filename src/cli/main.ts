@@ -7,6 +7,7 @@
 import { writeSync } from 'node:fs';
 import * as nodeModule from 'node:module';
 import { nodeVersionProblem } from './node-guard.ts';
+import { catchStopSignals } from './stop-signals.ts';
 
 if (process.env.OFTP2_REPORT_RSS === '1') {
   process.on('exit', () => {
@@ -21,6 +22,9 @@ if (problem !== undefined) {
   process.stderr.write(problem + '\n');
   process.exit(1);
 }
+
+// serve: a stop signal during start-up stops the daemon cleanly once it is up (src/cli/stop-signals.ts).
+if (process.argv.slice(2).find((a) => !a.startsWith('-')) === 'serve') catchStopSignals();
 
 // Node's compile cache (in the OS temp folder; NODE_COMPILE_CACHE or NODE_DISABLE_COMPILE_CACHE=1
 // override it): run from source, every start would otherwise strip the types of and compile the

@@ -6,6 +6,7 @@
 // under systemd (Type=notify) it reports READY=1, WATCHDOG=1 and STOPPING=1.
 import type { WatcherStarter } from '../gateway/daemon.ts';
 import { type CliCommand, parseCommandArgs, usageError } from './command.ts';
+import { stopSignal } from './stop-signals.ts';
 import { DATA_DIR_OPTION, DATA_DIR_USAGE, dataDirFrom, integerOption } from './station-options.ts';
 
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error'];
@@ -49,10 +50,7 @@ ${DATA_DIR_USAGE}`,
       log.warn({ dataDir, odetteId: STATION_DEFAULTS.placeholderOdetteId }, 'no station here: created one with a placeholder Odette ID; set yours with oftp2 init --odette-id');
     }
     // Listen for the stop signals before starting: a SIGTERM during start-up stops the daemon once it is up.
-    const stopRequested = new Promise<string>((resolve) => {
-      process.once('SIGTERM', () => resolve('SIGTERM'));
-      process.once('SIGINT', () => resolve('SIGINT'));
-    });
+    const stopRequested = stopSignal();
     const daemon = await Daemon.start({
       dataDir,
       host: values.host,
