@@ -1,6 +1,7 @@
 // Our own signing rollover for `oftp2 cert` (src/cli/cert.ts parses the arguments): the next signing
 // certificate and its key (`import --own --next --role signing`), and its promotion to current
-// (`promote --own --role signing`), which retires the old certificate and key. While a next one is
+// (`promote --own --role signing`), which retires the old certificate and key; also a partner's next
+// certificates made current (`promote --partner P --role …`). While our next one is
 // configured, files and signed receipts carry two signers, current and next (RFC 5024 §6.2: "a file
 // may be signed more than once to ease the changeover"; station-security.ts OwnKeys.signers), so a
 // partner that has either certificate verifies them.
@@ -16,9 +17,9 @@ import { basename, extname, join, relative, resolve } from 'node:path';
 import { ConfigError, OftpError } from '../errors.ts';
 import type { PrivateKeyHandle } from '../keystore/key-store.ts';
 import { type CertificateInfo, checkDates, checkPurpose, describeCertificate, isoDate, parseCertificates } from '../security/certificates.ts';
-import { KEYS_DIR, ownCertificatePath, resolveIn, retiredOwnCertificatePath, writeCertificateFile } from '../security/certificates-store.ts';
+import { CERTS_DIR, KEYS_DIR, ownCertificatePath, partnerCertificatePath, resolveIn, retiredOwnCertificatePath, writeCertificateFile } from '../security/certificates-store.ts';
 import { OwnKeys } from '../station/station-security.ts';
-import type { KeyEntry, StationConfig } from '../store/station-config.ts';
+import type { CertificateRoleName, KeyEntry, StationConfig } from '../store/station-config.ts';
 import type { StationStore } from '../store/station-store.ts';
 import { inDataDir, keyEntryPassphrase, unreadable, writeNew } from './cert-actions.ts';
 
@@ -237,4 +238,70 @@ export async function promoteOwnSigning(store: StationStore, now = new Date()): 
   }
   notes.push('a running oftp2 serve uses the promoted key from its next start');
   return { subject: describeCertificate(leaf), notAfter: isoDate(leaf.notAfter), keyName: next.key, retired, notes };
+}
+
+// ---- promote --partner ----
+
+export interface PromotePartnerResult {
+  promoted: { role: CertificateRoleName; subject: string; notAfter: string }[];
+  /** Certificates replaced, kept under certs/partners/<partner>/retired/. */
+  retired: string[];
+}
+
+/**
+ * Makes a partner's next certificates (`cert import --partner P --next`) current for `roles` ('all':
+ * every role that has one): each must be valid now. The replaced certificates are kept in
+ * certs/partners/<partner>/retired/. The current file is replaced first, then the configuration drops
+ * the next one, so a crash in between leaves the new certificate as both (harmless).
+ */
+export async function promotePartner(store: StationStore, name: string, roles: CertificateRoleName[] | 'all', now = new Date()): Promise<PromotePartnerResult> {
+  const dataDir = store.paths.dataDir;
+  const partner = store.partner(name);
+  if (!partner) throw new ConfigError('OFTP_ERR_CONFIG', `no partner named "${name}" (see oftp2 partner list)`);
+  const nextPaths = partner.certificates?.next ?? {};
+  const wanted = roles === 'all' ? (Object.keys(nextPaths) as CertificateRoleName[]).filter((r) => nextPaths[r] !== undefined) : roles;
+  if (wanted.length === 0) throw new ConfigError('OFTP_ERR_CONFIG', `partner ${name} has no next certificate to promote (oftp2 cert import --partner ${name} --role ROLE --next CERT)`);
+  const loaded: { role: CertificateRoleName; certificates: CertificateInfo[]; path: string }[] = [];
+  for (const role of wanted) {
+    const next = nextPaths[role];
+    if (!next) throw new ConfigError('OFTP_ERR_CONFIG', `partner ${name} has no next ${role} certificate to promote`);
+    const path = resolveIn(dataDir, next);
+    const certificates = parseCertificates(await readFile(path).catch(unreadable(path)), path);
+    const dated = checkDates(certificates[0]!, now, `partner ${name}: next ${role} certificate`);
+    if (dated?.kind === 'expired') throw new OftpError('OFTP_ERR_CERTIFICATE', `${dated.message}; not promoted`);
+    if (dated) throw new OftpError('OFTP_ERR_CERTIFICATE', `${dated.message}; promote it from that date (until then both are accepted)`);
+    loaded.push({ role, certificates, path: next });
+  }
+  const retired: string[] = [];
+  const currentPaths: Partial<Record<CertificateRoleName, string>> = {};
+  for (const { role, certificates } of loaded) {
+    const current = partner.certificates?.[role];
+    if (current) {
+      const old = await readFile(resolveIn(dataDir, current)).then(
+        (bytes) => parseCertificates(bytes, current),
+        () => undefined,
+      );
+      if (old) {
+        const stamp = `${isoDate(now).replace(/-/g, '')}-${old[0]!.sha256.replace(/:/g, '').slice(0, 16).toLowerCase()}`;
+        retired.push(await writeCertificateFile(dataDir, join(CERTS_DIR, 'partners', partner.name, 'retired', `${role}-${stamp}.pem`), old));
+      }
+    }
+    currentPaths[role] = await writeCertificateFile(dataDir, partnerCertificatePath(partner.name, role, false), certificates);
+  }
+  await store.update((c) => {
+    const p = c.partners.find((x) => x.name === name)!;
+    const certs = { ...p.certificates, ...currentPaths };
+    const next = { ...certs.next };
+    for (const role of wanted) delete next[role];
+    if (Object.keys(next).length === 0) delete certs.next;
+    else certs.next = next;
+    p.certificates = certs;
+  });
+  for (const { role, path } of loaded) {
+    if (path === partnerCertificatePath(partner.name, role, true)) await unlink(resolveIn(dataDir, path)).catch(() => {});
+  }
+  return {
+    promoted: loaded.map(({ role, certificates }) => ({ role, subject: describeCertificate(certificates[0]!), notAfter: isoDate(certificates[0]!.notAfter) })),
+    retired,
+  };
 }

@@ -27,6 +27,8 @@ export const command: CliCommand = {
   promote --own --role signing
                         our next signing certificate becomes current; the old one is retired
                         (certs/own/retired/, its key file to keys/retired/)
+  promote --partner P --role ROLE[,ROLE…|all]
+                        the partner's next certificates become current (the old ones retired)
   import --partner P --role ROLE[,ROLE…|all] [--next] CERT
                         the partner's certificate for those roles (--next: for its rollover);
                         a TLS certificate imported here is trusted as it is (pinned)
@@ -179,9 +181,17 @@ async function importCertificate(argv: string[], io: CertIo): Promise<number> {
 // ---- promote ----
 
 async function promote(argv: string[], io: CertIo): Promise<number> {
-  const { values, positionals } = parseCommandArgs({ args: argv, options: { ...DATA_DIR_OPTION, own: { type: 'boolean' }, role: { type: 'string' } }, allowPositionals: true });
+  const { values, positionals } = parseCommandArgs({ args: argv, options: { ...DATA_DIR_OPTION, own: { type: 'boolean' }, partner: { type: 'string' }, role: { type: 'string' } }, allowPositionals: true });
   if (positionals.length > 0) throw usageError('promote takes no positional argument');
-  if (!values.own) throw usageError('say --own (our next signing certificate becomes current)');
+  if (Boolean(values.own) === (values.partner !== undefined)) throw usageError('say --own (our next signing certificate) or --partner P (its next certificates)');
+  if (values.partner !== undefined) {
+    const roles = values.role === 'all' ? 'all' : rolesOf(values.role);
+    const { promotePartner } = await import('./cert-rollover.ts');
+    const r = await promotePartner(await openStore(values), values.partner, roles);
+    for (const p of r.promoted) io.out(`partner ${values.partner}: ${p.role} certificate is now ${p.subject} (expires ${p.notAfter})\n`);
+    for (const path of r.retired) io.out(`retired: ${path}\n`);
+    return 0;
+  }
   const role = roleOf(values.role);
   if (role !== 'signing') throw usageError('promote --own is for --role signing');
   const { promoteOwnSigning } = await import('./cert-rollover.ts');

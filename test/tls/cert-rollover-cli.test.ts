@@ -163,3 +163,27 @@ test('import --own --next from PKCS#12: the key is copied into keys/ (mode 0600)
   await refused(1, /expired on .*not imported \[OFTP_ERR_CERTIFICATE\]/, 'import', '--own', '--next', '--role', 'signing', '--passphrase-file', pki.path('p12pass'), oldP12);
   assert.ok(!existsSync(join(dir, 'keys', 'signing-next-2.p12')));
 });
+
+test('promote --partner P --role R: the partner\'s next certificate becomes current; one not valid yet or missing is refused', async () => {
+  const store = await StationStore.open(dir);
+  await store.addPartner({ name: 'acme', odetteId: 'O0013000000ACME', passwordToSend: 'PWOUT', passwordExpected: 'PWIN' });
+  const usage = { keyUsage: 'critical,digitalSignature,nonRepudiation,keyEncipherment' };
+  const current = pki.issue('acme-current', ca, { cn: 'O0013000000ACME', ...usage });
+  const next = pki.issue('acme-next', ca, { cn: 'O0013000000ACME', ...usage, days: 700 });
+  const later = pki.issue('acme-later', ca, { cn: 'O0013000000ACME', ...usage, notBefore: new Date(Date.now() + 3 * DAY), days: 700 });
+  await ok('import', '--partner', 'acme', '--role', 'signing,encryption', current.certPath);
+  await ok('import', '--partner', 'acme', '--role', 'signing', '--next', next.certPath);
+  await ok('import', '--partner', 'acme', '--role', 'encryption', '--next', later.certPath);
+
+  await refused(1, /partner acme: next encryption certificate .* is not valid before \d{4}-\d\d-\d\d; promote it from that date .*\[OFTP_ERR_CERTIFICATE\]/, 'promote', '--partner', 'acme', '--role', 'all');
+  await refused(1, /partner acme has no next tls certificate to promote \[OFTP_ERR_CONFIG\]/, 'promote', '--partner', 'acme', '--role', 'tls');
+  await refused(2, /say --own .* or --partner P/, 'promote', '--own', '--partner', 'acme', '--role', 'signing');
+  const out = await ok('promote', '--partner', 'acme', '--role', 'signing');
+  assert.match(out, /partner acme: signing certificate is now "CN=O0013000000ACME[^"]*" \(expires \d{4}-\d\d-\d\d\)/);
+  assert.match(out, /retired: certs\/partners\/acme\/retired\/signing-\d{8}-[0-9a-f]{16}\.pem/);
+  const certs = config().partners.find((p: { name: string }) => p.name === 'acme').certificates;
+  assert.equal(certs.signing, 'certs/partners/acme/signing.pem');
+  assert.deepEqual(certs.next, { encryption: 'certs/partners/acme/encryption-next.pem' }, 'the encryption rollover is still pending');
+  assert.equal(readFileSync(join(dir, certs.signing), 'utf8'), next.certPem);
+  assert.ok(!existsSync(join(dir, 'certs/partners/acme/signing-next.pem')));
+});
