@@ -12,9 +12,10 @@
 // not yet valid at promotion, unfit, not the key's) are OftpError OFTP_ERR_CERTIFICATE; a missing
 // key or next certificate is OFTP_ERR_CONFIG.
 import { randomBytes, verify } from 'node:crypto';
-import { mkdir, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, readFile, unlink } from 'node:fs/promises';
 import { basename, extname, join, relative, resolve } from 'node:path';
 import { ConfigError, OftpError } from '../errors.ts';
+import { moveNoReplace } from '../files/durable-fs.ts';
 import type { PrivateKeyHandle } from '../keystore/key-store.ts';
 import { type CertificateInfo, checkDates, checkPurpose, describeCertificate, isoDate, parseCertificates } from '../security/certificates.ts';
 import { CERTS_DIR, KEYS_DIR, ownCertificatePath, partnerCertificatePath, resolveIn, retiredOwnCertificatePath, writeCertificateFile } from '../security/certificates-store.ts';
@@ -225,11 +226,17 @@ export async function promoteOwnSigning(store: StationStore, now = new Date()): 
     if (!inKeys.startsWith('..') && !inKeys.includes('/')) {
       const retiredDir = join(dataDir, KEYS_DIR, 'retired');
       await mkdir(retiredDir, { recursive: true, mode: 0o700 });
-      const target = join(retiredDir, `${basename(keyFile, extname(keyFile))}-${isoDate(now).replace(/-/g, '')}${extname(keyFile)}`);
-      await rename(keyFile, target).then(
-        () => notes.push(`the old key "${oldKey}" is no longer used; its file moved to ${inDataDir(dataDir, target)}`),
-        (err: NodeJS.ErrnoException) => notes.push(`the old key "${oldKey}" is no longer used; its file ${keyFile} could not be moved (${err.code ?? err.message})`),
-      );
+      const stem = `${basename(keyFile, extname(keyFile))}-${isoDate(now).replace(/-/g, '')}`;
+      try {
+        let target = '';
+        for (let i = 1; ; i++) {
+          target = join(retiredDir, `${stem}${i === 1 ? '' : `-${i}`}${extname(keyFile)}`);
+          if (await moveNoReplace(keyFile, target)) break; // a key file is never overwritten
+        }
+        notes.push(`the old key "${oldKey}" is no longer used; its file moved to ${inDataDir(dataDir, target)}`);
+      } catch (err) {
+        notes.push(`the old key "${oldKey}" is no longer used; its file ${keyFile} could not be moved (${(err as Error).message})`);
+      }
     } else {
       notes.push(`the old key "${oldKey}" is no longer used; its file ${keyFile} is outside the data directory and was left where it is`);
     }
