@@ -62,6 +62,8 @@ async function reopenAndSettle(pair: StationPair): Promise<void> {
     if (Date.now() > end) throw new Error('no EERP queued');
     await new Promise((r) => setTimeout(r, 50));
   }
+  // The EERP is queued before the job records history and goes: wait for the job itself.
+  await pair.a.services.processor!.idle('b', 10_000);
 }
 
 async function assertDeliveredOnce(pair: StationPair, bytes: Buffer): Promise<void> {
