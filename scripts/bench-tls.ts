@@ -10,7 +10,12 @@
 //   ideal   this script as two child processes: a writer listening for TLS with station B's key and
 //           certificate, a reader dialling it with A's (mutual authentication, our TLS settings:
 //           src/transports/tls.ts), streaming the file into the socket; the writer writes it to a
-//           file, fsyncs, answers one octet. Timed from the reader's spawn to its exit.
+//           file, fsyncs, answers one octet. Timed from the reader's spawn to its exit. Both sides of the
+//           pipe and of the session negotiate the same version and suite (pipe_protocol,
+//           session_protocol) with the same keys. The pipe's writer reads the socket the usual way
+//           (Node's 16 KiB chunks, a new buffer each); read like the session's (tls-read.ts) it took
+//           about half the CPU (0.33 instead of 0.68 s user per GiB; what that does to its time was
+//           not measured, the machine being loaded).
 //   oftp2   `oftp2 serve` on B (TLS port), then `oftp2 send bee` on A with the file queued beforehand
 //           (spooled by a `send` while B was down, untimed): timed from the spawn of send to its exit,
 //           i.e. node start, TLS handshake, the session, the receiver's fsync, EFPA, the EERP and the
@@ -25,7 +30,7 @@ import { createHash, randomFillSync, X509Certificate } from 'node:crypto';
 import { closeSync, createReadStream, createWriteStream, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createServer as createNetServer } from 'node:net';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { connect, createSecureContext, TLSSocket } from 'node:tls';
@@ -255,6 +260,7 @@ async function main(): Promise<void> {
       process.exit(130);
     });
   }
+  const loadAtStart = loadavg()[0]!;
   const dir = mkdtempSync(join(disk, 'oftp2-bench-tls-'));
   tempDirs.add(dir);
   console.log(`bench-tls: ${cpus().length} × ${cpus()[0]?.model}, ${process.version}; ${mib} MiB under ${disk}; ${runs} run(s)`);
@@ -362,6 +368,8 @@ async function main(): Promise<void> {
       runs,
       disk,
       nproc: cpus().length,
+      // 1-minute load average at the start and the end: other work on the machine skews every figure.
+      load: [round(loadAtStart, 2), round(loadavg()[0]!, 2)],
       node: process.version,
       pipe_protocol: pipeProtocol,
       session_protocol: sessionProtocol,
