@@ -7,10 +7,10 @@
 // Each partner's receipts are held in memory once read (this instance owns the directory): a session
 // sends them one at a time and lists the store before each, and every add checks for a duplicate; with
 // thousands owed, reading the folder and every file each time was quadratic.
-import { readdir, rm, unlink } from 'node:fs/promises';
+import { type FileHandle, open, readdir, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Eerp, Nerp } from '../protocol/command-types.ts';
-import { fsyncDir, mkdirDurable, readJsonIfExists, unlinkDurable, writeJsonAtomic } from './durable-fs.ts';
+import { fsyncDir, mkdirDurable, readJsonIfExists, tempNameFor, unlinkDurable, writeJsonAtomic } from './durable-fs.ts';
 import { badArgument, errnoCode, ioError } from './file-errors.ts';
 import { assertSafeFileName, identityKey } from './naming.ts';
 
@@ -35,6 +35,17 @@ interface ReceiptFile {
 
 const RECEIPT_NAME = /^(\d{12})-(EERP|NERP)-(.+)\.json$/;
 
+/** addSoon(): how long a receipt waits for others to share its fsyncs, and the largest batch. */
+const DEFAULT_LINGER_MS = 10;
+const BATCH_MAX = 64;
+
+interface BatchedAdd {
+  partner: string;
+  receipt: Receipt;
+  resolve: (stored: StoredReceipt) => void;
+  reject: (err: unknown) => void;
+}
+
 interface PartnerReceipts {
   /** File name → receipt, in name (oldest first) order while `sorted`. */
   byName: Map<string, StoredReceipt>;
@@ -49,6 +60,12 @@ export class PendingReceiptStore {
   readonly #now: () => number;
   #sequence: number;
   readonly #index = new Map<string, Promise<PartnerReceipts>>();
+  /** addSoon(): receipts waiting for the next batch, the batch timer, the batches being written. */
+  #batch: BatchedAdd[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #batches: Promise<void> = Promise.resolve();
+  /** addSoon() promises not yet settled, by `<partner>/<EERP|NERP>-<identityKey>.json`. */
+  readonly #waiting = new Map<string, Promise<StoredReceipt>>();
 
   private constructor(dir: string, sequence: number, now: () => number) {
     this.dir = dir;
@@ -86,24 +103,99 @@ export class PendingReceiptStore {
     if (kept) return kept;
     const id = `${String(++this.#sequence).padStart(12, '0')}-${suffix}`;
     const stored: StoredReceipt = { id, partner, createdAt: new Date(this.#now()).toISOString(), receipt };
-    const file: ReceiptFile = {
-      version: 1,
-      id,
-      partner,
-      createdAt: stored.createdAt,
-      receipt: {
-        ...receipt,
-        fileHash: Buffer.from(receipt.fileHash).toString('base64'),
-        signature: Buffer.from(receipt.signature).toString('base64'),
-      },
-    };
-    await writeJsonAtomic(join(partnerDir, `${id}.json`), file);
+    await writeJsonAtomic(join(partnerDir, `${id}.json`), receiptFile(stored));
     const name = `${id}.json`;
     if (index.last !== undefined && index.last > name) index.sorted = false;
     else index.last = name;
     index.byName.set(name, stored);
     index.bySuffix.set(`${suffix}.json`, name);
     return stored;
+  }
+
+  /**
+   * add() for a caller that can wait a little: the receipt joins a batch, written at once with the
+   * others that come within `lingerMs` (or as soon as BATCH_MAX are waiting): every file written and
+   * fsynced (concurrently), then renamed, then one fsync per folder for the batch. Durable when it
+   * resolves, like add(); for a stream of receipts (one per file received) this takes two fsyncs
+   * apiece off the disk. Until it resolves the receipt is not listed, and a second addSoon of the
+   * same receipt gets the same promise.
+   */
+  addSoon(partner: string, receipt: Receipt, lingerMs = DEFAULT_LINGER_MS): Promise<StoredReceipt> {
+    assertSafeFileName(partner);
+    if (receipt.cmd !== 'EERP' && receipt.cmd !== 'NERP') return Promise.reject(badArgument('only EERP and NERP are stored'));
+    const waiting = `${partner}/${receipt.cmd}-${identityKey(receipt)}.json`;
+    const pending = this.#waiting.get(waiting);
+    if (pending) return pending;
+    const added = new Promise<StoredReceipt>((resolve, reject) => {
+      this.#batch.push({ partner, receipt, resolve, reject });
+    });
+    this.#waiting.set(waiting, added);
+    added.then(
+      () => this.#waiting.delete(waiting),
+      () => this.#waiting.delete(waiting),
+    );
+    if (this.#batch.length >= BATCH_MAX) this.#startBatch();
+    else this.#timer ??= setTimeout(() => this.#startBatch(), lingerMs);
+    return added;
+  }
+
+  #startBatch(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const batch = this.#batch;
+    this.#batch = [];
+    if (batch.length === 0) return;
+    // Batches one after another, so the sequence numbers (names) follow the order of the calls.
+    this.#batches = this.#batches.then(() => this.#writeBatch(batch));
+  }
+
+  async #writeBatch(batch: BatchedAdd[]): Promise<void> {
+    type Prepared = { add: BatchedAdd; partnerDir: string; name: string; suffix: string; stored: StoredReceipt; file: ReceiptFile; temp: string };
+    const prepared: Prepared[] = [];
+    for (const add of batch) {
+      try {
+        const partnerDir = join(this.dir, add.partner);
+        await mkdirDurable(partnerDir);
+        const suffix = `${add.receipt.cmd}-${identityKey(add.receipt)}`;
+        const index = await this.#indexFor(add.partner);
+        const existing = index.bySuffix.get(`${suffix}.json`);
+        const kept = existing === undefined ? undefined : index.byName.get(existing);
+        if (kept) {
+          add.resolve(kept);
+          continue;
+        }
+        const id = `${String(++this.#sequence).padStart(12, '0')}-${suffix}`;
+        const stored: StoredReceipt = { id, partner: add.partner, createdAt: new Date(this.#now()).toISOString(), receipt: add.receipt };
+        prepared.push({ add, partnerDir, name: `${id}.json`, suffix, stored, file: receiptFile(stored), temp: tempNameFor(join(partnerDir, `${id}.json`)) });
+      } catch (err) {
+        add.reject(err);
+      }
+    }
+    if (prepared.length === 0) return;
+    try {
+      // Data durable before any name: each file written and fsynced (all at once), then the renames.
+      await Promise.all(prepared.map((p) => writeNewFile(p.temp, `${JSON.stringify(p.file, null, 1)}\n`)));
+      for (const p of prepared) {
+        try {
+          await rename(p.temp, join(p.partnerDir, p.name));
+        } catch (err) {
+          throw ioError('rename', p.temp, err);
+        }
+      }
+      await Promise.all([...new Set(prepared.map((p) => p.partnerDir))].map((dir) => fsyncDir(dir)));
+    } catch (err) {
+      await Promise.all(prepared.map((p) => unlink(p.temp).catch(() => {})));
+      for (const p of prepared) p.add.reject(err);
+      return;
+    }
+    for (const p of prepared) {
+      const index = await this.#indexFor(p.add.partner);
+      if (index.last !== undefined && index.last > p.name) index.sorted = false;
+      else index.last = p.name;
+      index.byName.set(p.name, p.stored);
+      index.bySuffix.set(`${p.suffix}.json`, p.name);
+      p.add.resolve(p.stored);
+    }
   }
 
   /** Receipts owed to `partner`, oldest first. */
@@ -201,6 +293,35 @@ export class PendingReceiptStore {
       },
       () => {},
     );
+  }
+}
+
+function receiptFile(stored: StoredReceipt): ReceiptFile {
+  const { receipt } = stored;
+  return {
+    version: 1,
+    id: stored.id,
+    partner: stored.partner,
+    createdAt: stored.createdAt,
+    receipt: {
+      ...receipt,
+      fileHash: Buffer.from(receipt.fileHash).toString('base64'),
+      signature: Buffer.from(receipt.signature).toString('base64'),
+    },
+  };
+}
+
+/** Writes a new file and fsyncs it (not its name: the caller renames it and fsyncs the folder). */
+async function writeNewFile(path: string, text: string): Promise<void> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(path, 'wx', 0o644);
+    await fh.writeFile(text);
+    await fh.sync();
+  } catch (err) {
+    throw ioError('write', path, err);
+  } finally {
+    await fh?.close().catch(() => {});
   }
 }
 

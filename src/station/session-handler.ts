@@ -785,7 +785,9 @@ export async function recordDelivery(
     ? await services.receiving.delivered({ partner, identity, userData, path: delivered.path, dir: delivered.dir, duplicate, eerp })
     : { receipt: eerp };
   if (behind && !duplicate) {
-    if (taken.receipt) await services.receipts.add(partner, taken.receipt);
+    // Batched with the receipts of the next few files (addSoon): the journal entry covers the delivery
+    // until then, and the turn to speak waits for receiptQueued.
+    if (taken.receipt) await services.receipts.addSoon(partner, taken.receipt);
     behind.receiptQueued();
     const sha256 = await behind.sha256;
     await recordTransfer(services, sfid, 'in', { state: 'received', path: delivered.path, size: delivered.octets, sha256, ...sealed?.history, ...taken.history }, partner);

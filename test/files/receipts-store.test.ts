@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { PendingReceiptStore } from '../../src/files/receipts-store.ts';
 import type { Eerp, Nerp } from '../../src/protocol/command-types.ts';
@@ -63,4 +64,57 @@ test('pending receipts survive a restart and go only after RTR', async (t) => {
   await assert.rejects(again.remove('acme', '../other/x'), /not a receipt id/);
   await assert.rejects(again.add('../x', nerp), /path separator/);
   assert.deepEqual(await again.list('nobody'), []);
+});
+
+test('addSoon: receipts within the linger are written as one batch, durable and listed in call order when they resolve', async (t) => {
+  const dir = join(await tempDir(t), 'receipts');
+  const store = await PendingReceiptStore.open(dir);
+  const kept = await store.add('acme', eerp('KEPT'));
+  const names = Array.from({ length: 70 }, (_, i) => `F${String(i).padStart(2, '0')}`);
+  const added = names.map((n) => store.addSoon('acme', eerp(n), 50));
+  assert.equal(store.addSoon('acme', eerp('F03'), 50), added[3], 'the same receipt while waiting: the same promise');
+  // Not listed before it is durable.
+  assert.deepEqual(
+    (await store.list('acme')).map((p) => p.receipt.datasetName),
+    ['KEPT'],
+  );
+  await Promise.all(added);
+  assert.deepEqual(await store.addSoon('acme', eerp('KEPT')), kept, 'a receipt already stored is kept once');
+  assert.deepEqual(
+    (await store.list('acme')).map((p) => p.receipt.datasetName),
+    ['KEPT', ...names],
+  );
+  const reopened = await PendingReceiptStore.open(dir);
+  assert.deepEqual(
+    (await reopened.list('acme')).map((p) => p.receipt),
+    [eerp('KEPT'), ...names.map(eerp)],
+  );
+  assert.ok((await readdir(join(dir, 'acme'))).every((n) => !n.endsWith('.tmp')));
+});
+
+test('addSoon: a receipt whose addSoon resolved survives a SIGKILL right after it', { timeout: 60_000 }, async (t) => {
+  const dir = join(await tempDir(t), 'receipts');
+  const module = resolve(import.meta.dirname, '../../src/files/receipts-store.ts');
+  const script = `
+    const { PendingReceiptStore } = await import(${JSON.stringify(module)});
+    const store = await PendingReceiptStore.open(${JSON.stringify(dir)});
+    const eerp = (datasetName) => ({ cmd: 'EERP', datasetName, date: '20240229', time: '1230450001', userData: '', destination: 'A', originator: 'B', fileHash: new Uint8Array(32), signature: new Uint8Array(0) });
+    for (let i = 0; ; i++) {
+      store.addSoon('acme', eerp('F' + i), 2).then(() => process.stdout.write('added F' + i + '\\n'));
+      await new Promise((r) => setTimeout(r, i % 3));
+    }
+  `;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+  });
+  const exited = new Promise((r) => child.once('exit', r));
+  while (!/added F200\n/.test(out)) await new Promise((r) => setTimeout(r, 10));
+  child.kill('SIGKILL');
+  await exited;
+  const added = [...out.matchAll(/^added (F\d+)$/gm)].map((m) => m[1]!);
+  const listed = new Set((await (await PendingReceiptStore.open(dir)).list('acme')).map((p) => p.receipt.datasetName));
+  for (const name of added) assert.ok(listed.has(name), `${name}: addSoon resolved before the kill, so it is stored`);
+  t.diagnostic(`killed after ${added.length} receipts stored (${listed.size} on disk)`);
 });
