@@ -105,6 +105,8 @@ export class Spool {
   readonly #now: () => number;
   readonly #removeTree: (path: string) => Promise<void>;
   readonly #publish = new KeyedQueue();
+  /** remove() with lingerMs: the folder fsyncs not started yet, by folder. */
+  readonly #dirSyncs = new Map<string, Promise<void>>();
   #sequence: number;
   /**
    * Each partner's entries in memory, read from disk at first use and kept by enqueue and remove (this
@@ -325,8 +327,12 @@ export class Spool {
     return index;
   }
 
-  /** Removes an entry (after EFPA, or when the operator cancels it): it disappears atomically. */
-  async remove(entry: SpoolEntry): Promise<void> {
+  /**
+   * Removes an entry (after EFPA, or when the operator cancels it): it disappears atomically, durably
+   * when the promise resolves. With `lingerMs` (a session taking sent files out one after another),
+   * the partner folder's fsync waits that long and serves every removal from it meanwhile.
+   */
+  async remove(entry: SpoolEntry, options: { lingerMs?: number } = {}): Promise<void> {
     const partnerDir = join(this.dir, entry.meta.partner);
     const index = await this.#indexFor(entry.meta.partner);
     const name = basename(entry.dir);
@@ -339,10 +345,25 @@ export class Spool {
       if (errnoCode(err) === 'ENOENT') return;
       throw ioError('rename', `${entry.dir} -> ${doomed}`, err);
     }
-    await fsyncDir(partnerDir);
+    await (options.lingerMs === undefined ? fsyncDir(partnerDir) : this.#fsyncDirSoon(partnerDir, options.lingerMs));
     // Out of the queue, durably: deleting its files need not hold up the caller (freeing blocks is
     // slow on a filesystem mounted with `discard`); .trash is cleared at open if this never finishes.
     this.#removeTree(doomed).catch(() => {});
+  }
+
+  /** One fsync of `dir` after `lingerMs`, shared by every caller until it starts (each after its change). */
+  #fsyncDirSoon(dir: string, lingerMs: number): Promise<void> {
+    let sync = this.#dirSyncs.get(dir);
+    if (!sync) {
+      sync = new Promise<void>((resolve, reject) => {
+        setTimeout(() => {
+          this.#dirSyncs.delete(dir);
+          fsyncDir(dir).then(resolve, reject);
+        }, lingerMs);
+      });
+      this.#dirSyncs.set(dir, sync);
+    }
+    return sync;
   }
 
   loadCheckpoint(entry: SpoolEntry): Promise<OutgoingCheckpoint> {

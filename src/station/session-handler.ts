@@ -116,6 +116,8 @@ export interface Progress {
 export const outId = (key: string) => `out:${key}`;
 /** Acknowledged receipts removed per batch (one history fsync and one directory fsync each). */
 const BATCH = 64;
+/** Sent files leave the spool with one folder fsync per this many ms (Spool.remove lingerMs). */
+const SPOOL_REMOVAL_LINGER_MS = 10;
 export const inId = (key: string) => `in:${key}`;
 
 export class StationSessionHandler implements SessionHandler {
@@ -338,8 +340,8 @@ export class StationSessionHandler implements SessionHandler {
     // copy meanwhile, and the entry stays until it is done.
     this.#inBackground(
       spool.sha256Of(entry).then(
-        (sha256) => Promise.all([this.#record(sfid, 'out', { state: 'sent', size: entry.meta.octets, sha256 }, { lazy: true }), spool.remove(entry)]),
-        (err) => Promise.all([this.#record(sfid, 'out', { state: 'sent', size: entry.meta.octets }, { lazy: true }), spool.remove(entry)]).then(() => Promise.reject(err)),
+        (sha256) => Promise.all([this.#record(sfid, 'out', { state: 'sent', size: entry.meta.octets, sha256 }, { lazy: true }), spool.remove(entry, { lingerMs: SPOOL_REMOVAL_LINGER_MS })]),
+        (err) => Promise.all([this.#record(sfid, 'out', { state: 'sent', size: entry.meta.octets }, { lazy: true }), spool.remove(entry, { lingerMs: SPOOL_REMOVAL_LINGER_MS })]).then(() => Promise.reject(err)),
       ),
       'recording a sent file',
     );

@@ -295,3 +295,24 @@ test('entries enqueued with several in flight keep the order they were enqueued 
     names,
   );
 });
+
+test('remove with lingerMs: removals within the linger share one folder fsync; each is durable, and gone after a reopen, when it resolves', async (t) => {
+  const dir = await tempDir(t);
+  const spool = await Spool.open(join(dir, 'spool'));
+  const names = ['A', 'B', 'C', 'D'];
+  const sources = await Promise.all(names.map((name) => writeSource(dir, name, Buffer.from(name))));
+  const entries = [];
+  for (const [i, name] of names.entries()) entries.push(await spool.enqueue(sources[i]!, meta({ datasetName: name, time: `12304500${i}0` })));
+  await Promise.all([spool.remove(entries[0]!, { lingerMs: 20 }), spool.remove(entries[1]!, { lingerMs: 20 })]);
+  // After the first linger's fsync started: a later removal gets a sync of its own.
+  await spool.remove(entries[2]!, { lingerMs: 5 });
+  assert.deepEqual(
+    (await spool.list('acme')).map((e) => e.meta.datasetName),
+    ['D'],
+  );
+  const reopened = await Spool.open(join(dir, 'spool'));
+  assert.deepEqual(
+    (await reopened.list('acme')).map((e) => e.meta.datasetName),
+    ['D'],
+  );
+});
