@@ -68,6 +68,20 @@ export async function removeInterruptedWrites(dir: string): Promise<string[]> {
 }
 
 /** `writeFileAtomic` of `JSON.stringify(value)` with a trailing newline. */
+/** Creates a new file (never an existing one), writes it and fsyncs it; its name is the caller's to make durable. */
+export async function writeNewFileSynced(path: string, data: string | Uint8Array): Promise<void> {
+  let fh: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    fh = await open(path, 'wx', 0o644);
+    await fh.writeFile(data);
+    await fh.sync();
+  } catch (err) {
+    throw ioError('write', path, err);
+  } finally {
+    await fh?.close().catch(() => {});
+  }
+}
+
 export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
   await writeFileAtomic(path, `${JSON.stringify(value, null, 1)}\n`);
 }

@@ -7,10 +7,10 @@
 // Each partner's receipts are held in memory once read (this instance owns the directory): a session
 // sends them one at a time and lists the store before each, and every add checks for a duplicate; with
 // thousands owed, reading the folder and every file each time was quadratic.
-import { type FileHandle, open, readdir, rename, rm, unlink } from 'node:fs/promises';
+import { readdir, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Eerp, Nerp } from '../protocol/command-types.ts';
-import { fsyncDir, mkdirDurable, readJsonIfExists, tempNameFor, unlinkDurable, writeJsonAtomic } from './durable-fs.ts';
+import { fsyncDir, mkdirDurable, readJsonIfExists, tempNameFor, unlinkDurable, writeJsonAtomic, writeNewFileSynced } from './durable-fs.ts';
 import { badArgument, errnoCode, ioError } from './file-errors.ts';
 import { assertSafeFileName, identityKey } from './naming.ts';
 
@@ -174,7 +174,7 @@ export class PendingReceiptStore {
     if (prepared.length === 0) return;
     try {
       // Data durable before any name: each file written and fsynced (all at once), then the renames.
-      await Promise.all(prepared.map((p) => writeNewFile(p.temp, `${JSON.stringify(p.file, null, 1)}\n`)));
+      await Promise.all(prepared.map((p) => writeNewFileSynced(p.temp, `${JSON.stringify(p.file, null, 1)}\n`)));
       for (const p of prepared) {
         try {
           await rename(p.temp, join(p.partnerDir, p.name));
@@ -311,19 +311,6 @@ function receiptFile(stored: StoredReceipt): ReceiptFile {
   };
 }
 
-/** Writes a new file and fsyncs it (not its name: the caller renames it and fsyncs the folder). */
-async function writeNewFile(path: string, text: string): Promise<void> {
-  let fh: FileHandle | undefined;
-  try {
-    fh = await open(path, 'wx', 0o644);
-    await fh.writeFile(text);
-    await fh.sync();
-  } catch (err) {
-    throw ioError('write', path, err);
-  } finally {
-    await fh?.close().catch(() => {});
-  }
-}
 
 async function listDir(dir: string): Promise<string[]> {
   try {

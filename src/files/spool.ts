@@ -16,7 +16,7 @@ import { copyFile, link, mkdir, open, readdir, rename, stat } from 'node:fs/prom
 import { basename, join } from 'node:path';
 import type { VirtualFileFormat } from '../protocol/command-types.ts';
 import { FileReason } from '../protocol/reason-codes.ts';
-import { fsyncDir, KeyedQueue, mkdirDurable, readJsonIfExists, removeTree, removeTreeDetached } from './durable-fs.ts';
+import { fsyncDir, KeyedQueue, mkdirDurable, readJsonIfExists, removeTree, removeTreeDetached, writeNewFileSynced } from './durable-fs.ts';
 import { badArgument, errnoCode, FileRefusedError, ioError } from './file-errors.ts';
 import { assertSafeFileName, identityKey, validateIdentity } from './naming.ts';
 import {
@@ -219,7 +219,7 @@ export class Spool {
         createdAt: new Date(this.#now()).toISOString(),
         sourceName: basename(sourcePath),
       };
-      await writeNewFileDurable(join(work, META_FILE), `${JSON.stringify(spooled, null, 1)}\n`);
+      await writeNewFileSynced(join(work, META_FILE), `${JSON.stringify(spooled, null, 1)}\n`);
       await fsyncDir(work);
       const final = join(partnerDir, id);
       // Check again and publish under the partner's lock: two enqueues of one identity never both land.
@@ -452,18 +452,6 @@ async function listDir(dir: string): Promise<string[]> {
   }
 }
 
-async function writeNewFileDurable(path: string, text: string): Promise<void> {
-  let fh: Awaited<ReturnType<typeof open>> | undefined;
-  try {
-    fh = await open(path, 'wx', 0o644);
-    await fh.writeFile(text);
-    await fh.sync();
-  } catch (err) {
-    throw ioError('write', path, err);
-  } finally {
-    await fh?.close().catch(() => {});
-  }
-}
 
 /** Spooling reads, hashes and writes in chunks of this size, three chunks in flight. */
 const SPOOL_CHUNK = 256 * 1024;
