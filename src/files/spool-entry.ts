@@ -33,8 +33,8 @@ export interface SpoolMeta extends VirtualFileIdentity {
   /** EFIDUCNT: user data octets (V without prefixes; a file travelling as U counts all octets). */
   unitCount: number;
   /**
-   * SHA-256 of the spooled octets, hex. Absent for a large file without structure, which is copied by
-   * the kernel at enqueue and hashed later (Spool.sha256Of), not in the way of its sending.
+   * SHA-256 of the spooled octets, hex. Absent only in entries spooled by an earlier version without
+   * it (large files without structure); Spool.sha256Of hashes those from the spool when asked.
    */
   sha256?: string;
   /** SFIDSEC, SFIDCIPH, SFIDCOMP, SFIDENV, SFIDSIGN */

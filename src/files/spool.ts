@@ -574,29 +574,32 @@ async function spoolContent(
   return { summary, sha256: hash.digest('hex') };
 }
 
-/** U files from this size on are copied by the kernel (copyUnstructured) and hashed later (Spool.sha256Of). */
+/** U files from this size on are copied by the kernel (copyUnstructured), hashed as it copies. */
 const KERNEL_COPY_FROM = 8 * 1024 * 1024;
 
 /**
  * spoolContent for many octets without structure: the kernel copies the source (fs.copyFile: a reflink
  * where the filesystem has them, else copy_file_range, never through our memory), then the copy is
- * fsynced. Nothing is hashed here: reading a GiB through SHA-256 costs half a second of CPU before the
- * file could be offered. The hash is computed from the spooled copy when it is first asked for
- * (Spool.sha256Of: while the file is being sent). The source must not change meanwhile (size and
- * mtime before and after, and the octets copied), as for the one-pass copy.
+ * fsynced. The source is hashed at the same time: the copy runs in the thread pool and the hash on the
+ * main thread, so on two cores the enqueue takes about the longer of the two (the SHA-256 of a GiB is
+ * half a second of CPU), and nothing is left to hash while the file is sent, when both cores are busy.
+ * The source must not change meanwhile (size and mtime before and after, and the octets copied), as
+ * for the one-pass copy.
  */
 async function copyUnstructured(
   sourcePath: string,
   dataPath: string,
   before: { size: number; mtimeMs: number },
-): Promise<{ summary: ContentSummary; sha256: undefined }> {
+): Promise<{ summary: ContentSummary; sha256: string }> {
+  const hashing = sha256Hex(sourcePath);
   try {
     await copyFile(sourcePath, dataPath, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
   } catch (err) {
+    await hashing.catch(() => {});
     throw ioError('copy', `${sourcePath} -> ${dataPath}`, err);
   }
   let target: Awaited<ReturnType<typeof open>> | undefined;
-  let copied: number;
+  let copied: number | undefined;
   try {
     target = await open(dataPath, 'r+');
     await target.sync();
@@ -605,12 +608,19 @@ async function copyUnstructured(
     throw ioError('fsync', dataPath, err);
   } finally {
     await target?.close().catch(() => {});
+    if (copied === undefined) await hashing.catch(() => {});
+  }
+  let sha256: string;
+  try {
+    sha256 = await hashing;
+  } catch (err) {
+    throw ioError('read', sourcePath, err);
   }
   const after = await statRegular(sourcePath);
   if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || copied !== before.size) {
     throw ioError('spool', sourcePath, Object.assign(new Error('source changed while spooled'), { code: 'ECHANGED' }));
   }
-  return { summary: { octets: copied, records: 0, units: copied, longestRecord: 0 }, sha256: undefined };
+  return { summary: { octets: copied, records: 0, units: copied, longestRecord: 0 }, sha256 };
 }
 
 /** SHA-256 (hex) of a file, read in 1 MiB chunks, the next read running while one is hashed. */
