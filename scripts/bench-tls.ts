@@ -12,10 +12,11 @@
 //           src/transports/tls.ts), streaming the file into the socket; the writer writes it to a
 //           file, fsyncs, answers one octet. Timed from the reader's spawn to its exit. Both sides of the
 //           pipe and of the session negotiate the same version and suite (pipe_protocol,
-//           session_protocol) with the same keys. The pipe's writer reads the socket the usual way
-//           (Node's 16 KiB chunks, a new buffer each); read like the session's (tls-read.ts) it took
-//           about half the CPU (0.33 instead of 0.68 s user per GiB; what that does to its time was
-//           not measured, the machine being loaded).
+//           session_protocol) with the same keys. Two pipes each run: `ideal`, the writer reading the
+//           socket Node's usual way (pipeline into a file stream: 16 KiB chunks, a new buffer each), as
+//           the TCP bench's raw pipe does; and `ideal_reused_read`, the writer reading as the session
+//           does (tls-read.ts: large chunks decrypted into reused memory, half the CPU) and writing each
+//           chunk at once: the stronger reference, ratio_to_reused_read_pipe.
 //   oftp2   `oftp2 serve` on B (TLS port), then `oftp2 send bee` on A with the file queued beforehand
 //           (spooled by a `send` while B was down, untimed): timed from the spawn of send to its exit,
 //           i.e. node start, TLS handshake, the session, the receiver's fsync, EFPA, the EERP and the
@@ -35,6 +36,7 @@ import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { connect, createSecureContext, TLSSocket } from 'node:tls';
 import { tlsContextOptions } from '../src/transports/tls.ts';
+import { reusedTlsReader } from '../src/transports/tls-read.ts';
 
 const MiB = 1024 * 1024;
 const ROOT = resolve(import.meta.dirname, '..');
@@ -56,7 +58,7 @@ function runPipeChild(which: string, args: string[]): void {
     process.exit(1);
   };
   if (which === 'pipe-writer') {
-    const [outFile, keyPath, certPath] = args as [string, string, string];
+    const [outFile, keyPath, certPath, reading] = args as [string, string, string, 'plain' | 'reused'];
     const context = pipeContext(keyPath, certPath);
     const server = createNetServer({ allowHalfOpen: true }, (raw) => {
       server.close();
@@ -64,12 +66,25 @@ function runPipeChild(which: string, args: string[]): void {
       const socket = new TLSSocket(raw, { isServer: true, secureContext: context, requestCert: true, rejectUnauthorized: false });
       socket.once('secure', () => {
         const fd = openSync(outFile, 'w', 0o644);
-        pipeline(socket, createWriteStream('', { fd, autoClose: false })).then(() => {
+        const done = () => {
           fsyncSync(fd);
           closeSync(fd);
           process.stdout.write(`protocol ${socket.getProtocol()} ${socket.getCipher().standardName}\n`);
           socket.end('k');
-        }, fail);
+        };
+        // 'reused': read as the session does (src/transports/tls-read.ts: large chunks decrypted into
+        // reused memory), each chunk written to the file at once. 'plain': Node's usual pipeline.
+        const reader = reading === 'reused' ? reusedTlsReader(socket) : undefined;
+        if (reading === 'reused' && !reader) return fail(new Error('no reused-memory reader on this Node'));
+        if (reader) {
+          const release = reader((chunk) => {
+            writeSync(fd, chunk);
+            release();
+          });
+          socket.once('end', done);
+        } else {
+          pipeline(socket, createWriteStream('', { fd, autoClose: false })).then(done, fail);
+        }
       });
       socket.once('error', fail);
     });
@@ -302,6 +317,7 @@ async function main(): Promise<void> {
   const sourceHash = await sha256(source);
 
   const ideal: number[] = [];
+  const idealReused: number[] = [];
   const queued: number[] = [];
   const spooling: number[] = [];
   const tcp: number[] = [];
@@ -309,19 +325,22 @@ async function main(): Promise<void> {
   let sessionProtocol = '';
   for (let run = 1; run <= runs; run++) {
     execFileSync('sync');
-    // Raw TLS pipe.
-    const out = join(dir, 'pipe.out');
-    const writer = start(process.execPath, [import.meta.filename, 'pipe-writer', out, b.key, b.cert]);
-    const port = (await writer.waitFor(/^port \d+$/, 10_000)).split(' ')[1]!;
-    const reader = start(process.execPath, [import.meta.filename, 'pipe-reader', source, port, a.key, a.cert]);
-    const readerExit = await success(reader, 'pipe reader', 600_000);
-    await success(writer, 'pipe writer', 10_000);
-    if (statSync(out).size !== octets) throw new Error(`the pipe wrote ${statSync(out).size} octets`);
-    pipeProtocol = writer.lines.find((l) => l.startsWith('protocol '))?.slice(9) ?? '';
-    rmSync(out);
-    const idealMs = readerExit - reader.startedAt;
-    ideal.push(idealMs);
-    console.log(`run ${run}: raw TLS pipe ${round(idealMs)} ms (${mbps(octets, idealMs)} MB/s, ${pipeProtocol})`);
+    // Raw TLS pipes: the writer reading Node's usual way, and reading into reused memory as we do.
+    for (const [reading, into] of [['plain', ideal], ['reused', idealReused]] as const) {
+      execFileSync('sync');
+      const out = join(dir, 'pipe.out');
+      const writer = start(process.execPath, [import.meta.filename, 'pipe-writer', out, b.key, b.cert, reading]);
+      const port = (await writer.waitFor(/^port \d+$/, 10_000)).split(' ')[1]!;
+      const reader = start(process.execPath, [import.meta.filename, 'pipe-reader', source, port, a.key, a.cert]);
+      const readerExit = await success(reader, 'pipe reader', 600_000);
+      await success(writer, 'pipe writer', 10_000);
+      if (statSync(out).size !== octets) throw new Error(`the pipe wrote ${statSync(out).size} octets`);
+      pipeProtocol = writer.lines.find((l) => l.startsWith('protocol '))?.slice(9) ?? '';
+      rmSync(out);
+      const pipeMs = readerExit - reader.startedAt;
+      into.push(pipeMs);
+      console.log(`run ${run}: raw TLS pipe (${reading} reads) ${round(pipeMs)} ms (${mbps(octets, pipeMs)} MB/s, ${pipeProtocol})`);
+    }
 
     // oftp2 with the file queued beforehand: `send` while B is down spools it and exits 1.
     for (const from of [dirA, dirA2]) {
@@ -357,10 +376,11 @@ async function main(): Promise<void> {
     }
   }
   const idealMs = median(ideal);
+  const reusedMs = median(idealReused);
   const queuedMs = median(queued);
   const spoolingMs = median(spooling);
   const tcpMs = median(tcp);
-  console.log(`median: raw TLS pipe ${mbps(octets, idealMs)} MB/s; oftp2 over TLS ${mbps(octets, queuedMs)} MB/s (ratio ${round(idealMs / queuedMs, 3)}); spooling included ${mbps(octets, spoolingMs)} MB/s (ratio ${round(idealMs / spoolingMs, 3)}); oftp2 over plain TCP ${mbps(octets, tcpMs)} MB/s (TLS runs at ${round(tcpMs / queuedMs, 3)} of it)`);
+  console.log(`median: raw TLS pipe ${mbps(octets, idealMs)} MB/s; oftp2 over TLS ${mbps(octets, queuedMs)} MB/s (ratio ${round(idealMs / queuedMs, 3)}); spooling included ${mbps(octets, spoolingMs)} MB/s (ratio ${round(idealMs / spoolingMs, 3)}); oftp2 over plain TCP ${mbps(octets, tcpMs)} MB/s (TLS runs at ${round(tcpMs / queuedMs, 3)} of it); beside the raw TLS pipe reading into reused memory as the session does, ${mbps(octets, reusedMs)} MB/s: ratio ${round(reusedMs / queuedMs, 3)}`);
   console.log(
     JSON.stringify({
       bench: 'tls',
@@ -378,6 +398,8 @@ async function main(): Promise<void> {
       send_ms: round(queuedMs),
       mbps: mbps(octets, queuedMs),
       ratio: round(idealMs / queuedMs, 3),
+      ideal_reused_read_mbps: mbps(octets, reusedMs),
+      ratio_to_reused_read_pipe: round(reusedMs / queuedMs, 3),
       with_spooling_ms: round(spoolingMs),
       with_spooling_mbps: mbps(octets, spoolingMs),
       with_spooling_ratio: round(idealMs / spoolingMs, 3),
