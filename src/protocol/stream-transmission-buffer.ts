@@ -31,7 +31,14 @@ export function encodeStb(exchangeBuffer: Uint8Array): Uint8Array {
 export interface StbDeframerOptions {
   /** The negotiated (or, before SSID, the largest acceptable) exchange buffer size, without the header. */
   maxExchangeBufferSize: number;
+  /** Memory for a buffer that spans chunks, exactly `length` long (default: a new Uint8Array). */
+  bodyFor?: (length: number) => Uint8Array;
+  /** What is yielded for a complete buffer (a view of a chunk or a body from bodyFor); default: it. */
+  keep?: (buffer: Uint8Array) => Uint8Array;
 }
+
+const newBody = (length: number) => new Uint8Array(length);
+const itself = (buffer: Uint8Array) => buffer;
 
 export class StbDeframer {
   #maxExchangeBufferSize: number;
@@ -41,9 +48,13 @@ export class StbDeframer {
   #body: Uint8Array | undefined;
   #bodyFilled = 0;
   #failed: FramingError | undefined;
+  readonly #bodyFor: (length: number) => Uint8Array;
+  readonly #keep: (buffer: Uint8Array) => Uint8Array;
 
   constructor(options: StbDeframerOptions) {
     this.#maxExchangeBufferSize = options.maxExchangeBufferSize;
+    this.#bodyFor = options.bodyFor ?? newBody;
+    this.#keep = options.keep ?? itself;
   }
 
   /** Lowers (or raises) the limit, e.g. once SSIDSDEB is negotiated. */
@@ -68,10 +79,10 @@ export class StbDeframer {
           const length = this.#checkHeader(chunk[pos]!, chunk[pos + 1]!, chunk[pos + 2]!, chunk[pos + 3]!);
           pos += STB_HEADER_LENGTH;
           if (chunk.length - pos >= length) {
-            out.push(chunk.subarray(pos, pos + length));
+            out.push(this.#keep(chunk.subarray(pos, pos + length)));
             pos += length;
           } else {
-            this.#body = new Uint8Array(length);
+            this.#body = this.#bodyFor(length);
             this.#bodyFilled = 0;
           }
           continue;
@@ -84,7 +95,7 @@ export class StbDeframer {
         const h = this.#header;
         const length = this.#checkHeader(h[0]!, h[1]!, h[2]!, h[3]!);
         this.#headerFilled = 0;
-        this.#body = new Uint8Array(length);
+        this.#body = this.#bodyFor(length);
         this.#bodyFilled = 0;
         continue;
       }
@@ -94,8 +105,8 @@ export class StbDeframer {
       this.#bodyFilled += take;
       pos += take;
       if (this.#bodyFilled === body.length) {
-        out.push(body);
         this.#body = undefined;
+        out.push(this.#keep(body));
       }
     }
     return out;

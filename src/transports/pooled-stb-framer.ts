@@ -10,11 +10,10 @@
 //   with SessionDriver: it hands every event of one push to the application, and waits for it, before
 //   it reads and feeds the next chunk. Any other command (whose fields the application might keep)
 //   gets its own copy.
-// Header checks and their errors are those of StbDeframer (src/protocol/stream-transmission-buffer.ts);
+// Deframing is StbDeframer's (src/protocol/stream-transmission-buffer.ts), with the memory above;
 // like the engine's own StbFramer it takes buffers up to the STB maximum (99999): SSIDSDEB bounds DATA
 // only, which the engine checks, and a level-5 SFID is longer than the smallest SSIDSDEB of 128.
-import type { FramingError } from '../errors.ts';
-import { MAX_EXCHANGE_BUFFER_SIZE, parseStbHeader, STB_HEADER_LENGTH, writeStbHeader } from '../protocol/stream-transmission-buffer.ts';
+import { MAX_EXCHANGE_BUFFER_SIZE, STB_HEADER_LENGTH, StbDeframer, writeStbHeader } from '../protocol/stream-transmission-buffer.ts';
 import type { Framer } from '../session/framer.ts';
 
 /** The DATA command octet ('D'). */
@@ -25,31 +24,29 @@ const POOLED_FROM = 4096;
 const POOL_LIMIT = 8;
 
 export class PooledStbFramer implements Framer {
-  /** The largest exchange buffer the deframer takes. */
-  readonly #maxExchangeBufferSize: number;
   /** Size of pooled frame buffers: a DATA frame of the local SSIDSDEB (the most it can negotiate). */
   readonly #frameCapacity: number;
   readonly #free: Buffer[] = [];
   /** Pooled frames handed out, by their memory, so release() knows its own. */
   readonly #lent = new WeakMap<ArrayBufferLike, Buffer>();
 
-  readonly #header = new Uint8Array(STB_HEADER_LENGTH);
-  #headerFilled = 0;
-  /** The exchange buffer being assembled across chunks (a view of the right length), or undefined. */
-  #body: Uint8Array | undefined;
-  #bodyFilled = 0;
+  readonly #deframer: StbDeframer;
   /** The two assembly buffers, allocated when first needed, and which one is next. */
   readonly #assembly: (Uint8Array | undefined)[] = [undefined, undefined];
   #turn = 0;
-  #failed: FramingError | undefined;
 
   /**
    * `exchangeBufferSize`: the local SSIDSDEB, for the size of pooled frames (larger frames are simply
    * allocated). `maxExchangeBufferSize`: the largest buffer taken in (default: the STB maximum).
    */
   constructor(options: { exchangeBufferSize: number; maxExchangeBufferSize?: number }) {
-    this.#maxExchangeBufferSize = options.maxExchangeBufferSize ?? MAX_EXCHANGE_BUFFER_SIZE;
     this.#frameCapacity = options.exchangeBufferSize + STB_HEADER_LENGTH;
+    this.#deframer = new StbDeframer({
+      maxExchangeBufferSize: options.maxExchangeBufferSize ?? MAX_EXCHANGE_BUFFER_SIZE,
+      bodyFor: (length) => this.#bodyFor(length),
+      // Only DATA may live in reused memory (see the top of the file); a copy (Buffer#slice is not).
+      keep: (buffer) => (buffer[0] === DATA_COMMAND ? buffer : new Uint8Array(buffer)),
+    });
   }
 
   encode(exchangeBuffer: Uint8Array): Uint8Array {
@@ -76,66 +73,18 @@ export class PooledStbFramer implements Framer {
   }
 
   push(chunk: Uint8Array): Uint8Array[] {
-    if (this.#failed) throw this.#failed;
-    const out: Uint8Array[] = [];
-    let pos = 0;
-    while (pos < chunk.length) {
-      if (this.#body === undefined) {
-        if (this.#headerFilled === 0 && chunk.length - pos >= STB_HEADER_LENGTH) {
-          const length = this.#checkHeader(chunk[pos]!, chunk[pos + 1]!, chunk[pos + 2]!, chunk[pos + 3]!);
-          pos += STB_HEADER_LENGTH;
-          if (chunk.length - pos >= length) {
-            const view = chunk.subarray(pos, pos + length);
-            out.push(view[0] === DATA_COMMAND ? view : new Uint8Array(view)); // a copy (Buffer#slice is not)
-            pos += length;
-          } else {
-            this.#startBody(length);
-          }
-          continue;
-        }
-        const take = Math.min(STB_HEADER_LENGTH - this.#headerFilled, chunk.length - pos);
-        this.#header.set(chunk.subarray(pos, pos + take), this.#headerFilled);
-        this.#headerFilled += take;
-        pos += take;
-        if (this.#headerFilled < STB_HEADER_LENGTH) break;
-        const h = this.#header;
-        const length = this.#checkHeader(h[0]!, h[1]!, h[2]!, h[3]!);
-        this.#headerFilled = 0;
-        this.#startBody(length);
-        continue;
-      }
-      const body = this.#body;
-      const take = Math.min(body.length - this.#bodyFilled, chunk.length - pos);
-      body.set(chunk.subarray(pos, pos + take), this.#bodyFilled);
-      this.#bodyFilled += take;
-      pos += take;
-      if (this.#bodyFilled === body.length) {
-        this.#body = undefined;
-        // Only DATA may live in reused memory (see the top of the file).
-        out.push(body[0] === DATA_COMMAND ? body : new Uint8Array(body));
-      }
-    }
-    return out;
+    return this.#deframer.push(chunk);
   }
 
-  #startBody(length: number): void {
+  /** Memory for a buffer spanning chunks: the two assembly buffers in turn. */
+  #bodyFor(length: number): Uint8Array {
     let buffer = this.#assembly[this.#turn];
     if (buffer === undefined || buffer.length < length) {
       buffer = new Uint8Array(Math.max(length, this.#frameCapacity - STB_HEADER_LENGTH));
       this.#assembly[this.#turn] = buffer;
     }
     this.#turn ^= 1;
-    this.#body = buffer.subarray(0, length);
-    this.#bodyFilled = 0;
+    return buffer.subarray(0, length);
   }
 
-  /** Validates a header (parseStbHeader); a failure is kept, so every later push fails too. */
-  #checkHeader(b0: number, b1: number, b2: number, b3: number): number {
-    try {
-      return parseStbHeader(b0, b1, b2, b3, this.#maxExchangeBufferSize);
-    } catch (err) {
-      this.#failed = err as FramingError;
-      throw err;
-    }
-  }
 }
