@@ -6,12 +6,9 @@
 import assert from 'node:assert/strict';
 import type { Server, Socket } from 'node:net';
 import { after, before, test, type TestContext } from 'node:test';
-import type { TLSSocket } from 'node:tls';
 import { connectTcp, KEEPALIVE_IDLE_MS, listenTcp, probePeer } from '../../src/transports/tcp.ts';
-import { connectTls, listenTls } from '../../src/transports/tls.ts';
-import { contextOf, partnerTrust, trustOf } from '../tls/helpers.ts';
-import { type Issued, TestPki } from '../tls/pki.ts';
 import { KEEPALIVE_TIMER, kernelTimer, kernelTimersReadable } from './kernel-timers.ts';
+import { type TlsPairPki, tlsPair, tlsPairPki } from './tls-pair.ts';
 
 const skip = kernelTimersReadable ? false : 'needs /proc/net/tcp (Linux)';
 
@@ -70,39 +67,14 @@ test('probePeer: keepalive probes start after 1 s of silence, a live peer answer
   assertKeepAlive(accepted, idleSeconds, idleSeconds - 5, 'restored');
 });
 
-let pki: TestPki;
-let ca: Issued;
-let station: Issued;
-let acme: Issued;
+let certs: TlsPairPki;
 before(() => {
-  pki = new TestPki('oftp-keepalive-');
-  ca = pki.rootCa('ca', 'Test CA');
-  station = pki.issue('station', ca, { cn: 'O0013000000STATION', extendedKeyUsage: 'serverAuth,clientAuth' });
-  acme = pki.issue('acme', ca, { cn: 'O0013000000ACME', extendedKeyUsage: 'clientAuth,serverAuth' });
+  certs = tlsPairPki('oftp-keepalive-');
 });
-after(() => pki?.remove());
+after(() => certs?.pki.remove());
 
 test('TLS: keepalive and probePeer reach the TCP sockets under both TLS ends', { skip }, async (t) => {
-  const trust = trustOf(partnerTrust('acme', 'O0013000000ACME', { cas: [ca] }));
-  let resolveAccepted!: (s: TLSSocket) => void;
-  const acceptedP = new Promise<TLSSocket>((r) => (resolveAccepted = r));
-  const server = await listenTls({
-    host: '127.0.0.1',
-    port: 0,
-    secureContext: contextOf(station),
-    verify: (c) => trust.bindClient(c),
-    onSecureSocket: (socket) => resolveAccepted(socket),
-    onRefused: (err) => assert.fail(err),
-    handshakeTimeoutMs: 5000,
-  });
-  const port = (server.address() as { port: number }).port;
-  const { socket: dialled } = await connectTls({ host: '127.0.0.1', port, partner: 'acme', secureContext: contextOf(acme), verify: (c) => trust.checkServer('acme', c) });
-  const accepted = await acceptedP;
-  t.after(() => {
-    dialled.destroy();
-    accepted.destroy();
-    return new Promise<void>((r) => server.close(() => r()));
-  });
+  const { accepted, dialled } = await tlsPair(t, certs);
   await settle();
   assertKeepAlive(dialled, idleSeconds, idleSeconds - 5, 'TLS dialled');
   assertKeepAlive(accepted, idleSeconds, idleSeconds - 5, 'TLS accepted');

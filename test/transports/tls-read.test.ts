@@ -8,47 +8,16 @@ import { PassThrough } from 'node:stream';
 import { after, before, test, type TestContext } from 'node:test';
 import type { TLSSocket } from 'node:tls';
 import { SessionDriver } from '../../src/transports/session-driver.ts';
-import { connectTls, listenTls } from '../../src/transports/tls.ts';
 import { reusedTlsReader } from '../../src/transports/tls-read.ts';
-import { contextOf, partnerTrust, trustOf } from '../tls/helpers.ts';
-import { type Issued, TestPki } from '../tls/pki.ts';
+import { type TlsPairPki, tlsPair, tlsPairPki } from './tls-pair.ts';
 
-let pki: TestPki;
-let ca: Issued;
-let station: Issued;
-let acme: Issued;
+let certs: TlsPairPki;
 before(() => {
-  pki = new TestPki('oftp-tls-read-');
-  ca = pki.rootCa('ca', 'Test CA');
-  station = pki.issue('station', ca, { cn: 'O0013000000STATION', extendedKeyUsage: 'serverAuth,clientAuth' });
-  acme = pki.issue('acme', ca, { cn: 'O0013000000ACME', extendedKeyUsage: 'clientAuth,serverAuth' });
+  certs = tlsPairPki('oftp-tls-read-');
 });
-after(() => pki?.remove());
+after(() => certs?.pki.remove());
 
-/** A connected pair: our server's accepted socket and our client's. */
-async function pair(t: TestContext, maxVersion: 'TLSv1.2' | 'TLSv1.3' = 'TLSv1.3'): Promise<{ accepted: TLSSocket; dialled: TLSSocket }> {
-  const trust = trustOf(partnerTrust('acme', 'O0013000000ACME', { cas: [ca] }));
-  let resolveAccepted!: (s: TLSSocket) => void;
-  const acceptedP = new Promise<TLSSocket>((r) => (resolveAccepted = r));
-  const server = await listenTls({
-    host: '127.0.0.1',
-    port: 0,
-    secureContext: contextOf(station),
-    verify: (c) => trust.bindClient(c),
-    onSecureSocket: (socket) => resolveAccepted(socket),
-    onRefused: (err) => assert.fail(err),
-    handshakeTimeoutMs: 5000,
-  });
-  const port = (server.address() as { port: number }).port;
-  const { socket: dialled } = await connectTls({ host: '127.0.0.1', port, partner: 'acme', secureContext: contextOf(acme, { maxVersion }), verify: (c) => trust.checkServer('acme', c) });
-  const accepted = await acceptedP;
-  t.after(() => {
-    dialled.destroy();
-    accepted.destroy();
-    return new Promise<void>((r) => server.close(() => r()));
-  });
-  return { accepted, dialled };
-}
+const pair = (t: TestContext, maxVersion?: 'TLSv1.2' | 'TLSv1.3') => tlsPair(t, certs, maxVersion);
 
 /** Reads `socket` with the reader until 'end'; each chunk is checked and given back after `holdMs`. */
 function collect(socket: TLSSocket, holdMs: number) {
