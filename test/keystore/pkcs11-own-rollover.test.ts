@@ -10,13 +10,12 @@ import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runCert } from '../../src/cli/cert.ts';
-import { describeFailure } from '../../src/cli/run.ts';
 import { signReceipt, verifyReceipt } from '../../src/security/cms/receipts.ts';
 import { verifySignedData } from '../../src/security/cms/signed-data.ts';
 import { sealFile } from '../../src/station/outgoing-envelope.ts';
 import { OwnKeys } from '../../src/station/station-security.ts';
 import { StationStore } from '../../src/store/station-store.ts';
+import { runCertIn } from '../tls/cert-run.ts';
 import { type Issued, openssl, TestPki } from '../tls/pki.ts';
 import { createSoftHsm, type SoftHsm, softHsmMissing } from './helpers/softhsm.ts';
 
@@ -50,16 +49,7 @@ describe('our signing rollover with token keys', { skip }, () => {
     return cert;
   }
 
-  async function cert(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-    let out = '';
-    try {
-      const code = await runCert([...args, '-d', dir], { out: (t) => (out += t), err: () => {} });
-      return { code, out, err: '' };
-    } catch (error) {
-      const report = describeFailure(error, 'cert', {});
-      return { code: report.exitCode, out, err: report.text };
-    }
-  }
+  const cert = (...args: string[]) => runCertIn(dir, args);
 
   before(async () => {
     hsm = createSoftHsm();

@@ -10,10 +10,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { runCert } from '../../src/cli/cert.ts';
-import { describeFailure } from '../../src/cli/run.ts';
 import { storePendingCertificate } from '../../src/security/certificates-store.ts';
 import { StationStore } from '../../src/store/station-store.ts';
+import { runCertIn } from './cert-run.ts';
 import { type Issued, openssl, TestPki } from './pki.ts';
 
 const MAIN = join(import.meta.dirname, '../../src/cli/main.ts');
@@ -32,17 +31,9 @@ function spawned(...args: string[]) {
 }
 
 /** `oftp2 cert …` in this process: output captured, a thrown error printed as the dispatcher does. */
-async function oftp2(command: 'cert', ...args: string[]): Promise<{ code: number; out: string; err: string }> {
+function oftp2(command: 'cert', ...args: string[]): Promise<{ code: number; out: string; err: string }> {
   assert.equal(command, 'cert');
-  let out = '';
-  let err = '';
-  try {
-    const code = await runCert([...args, '-d', dir], { out: (t) => (out += t), err: (t) => (err += t) });
-    return { code, out, err };
-  } catch (error) {
-    const report = describeFailure(error, 'cert', {});
-    return { code: report.exitCode, out, err: err + report.text };
-  }
+  return runCertIn(dir, args);
 }
 
 async function ok(command: 'cert', ...args: string[]): Promise<string> {

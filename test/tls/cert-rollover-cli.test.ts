@@ -9,10 +9,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { runCert } from '../../src/cli/cert.ts';
-import { describeFailure } from '../../src/cli/run.ts';
 import { OwnKeys } from '../../src/station/station-security.ts';
 import { StationStore } from '../../src/store/station-store.ts';
+import { runCertIn } from './cert-run.ts';
 import { type Issued, openssl, TestPki } from './pki.ts';
 
 const PLANT = 'O0013000000PLANT';
@@ -23,17 +22,7 @@ let ca: Issued;
 let root: string;
 let dir: string;
 
-async function oftp2(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  try {
-    const code = await runCert([...args, '-d', dir], { out: (t) => (out += t), err: (t) => (err += t) });
-    return { code, out, err };
-  } catch (error) {
-    const report = describeFailure(error, 'cert', {});
-    return { code: report.exitCode, out, err: err + report.text };
-  }
-}
+const oftp2 = (...args: string[]) => runCertIn(dir, args);
 
 async function ok(...args: string[]): Promise<string> {
   const r = await oftp2(...args);
