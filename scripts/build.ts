@@ -16,7 +16,7 @@ import { arch } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as esbuild from 'esbuild';
-import { emptyModules, nativeAddonsPlugin } from './esbuild-plugins.ts';
+import { cliBundleOptions } from './esbuild-plugins.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const dist = join(root, 'dist');
@@ -57,27 +57,7 @@ mkdirSync(dist, { recursive: true });
 
 // 1. Bundle.
 const nativeAddons = new Map<string, string>(); // file name in dist/native/ → source .node file
-const bundled = await esbuild.build({
-  absWorkingDir: root,
-  entryPoints: ['src/cli/main.ts'],
-  outfile: out.bundle,
-  bundle: true,
-  platform: 'node',
-  format: 'cjs',
-  target: 'node24',
-  legalComments: 'none',
-  logLevel: 'warning',
-  metafile: true,
-  // ESM's import.meta does not exist in CommonJS. In the bundle __filename is dist/app.cjs, and in
-  // the single binary it is the binary itself (process.execPath), as the SEA main script.
-  banner: { js: 'var __import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
-  define: {
-    'import.meta.url': '__import_meta_url',
-    'import.meta.filename': '__filename',
-    'import.meta.dirname': '__dirname',
-  },
-  plugins: [emptyModules(['supports-color']), nativeAddonsPlugin(nativeAddons)],
-});
+const bundled = await esbuild.build({ ...cliBundleOptions(root, out.bundle, nativeAddons), metafile: true });
 const bundleInputs = Object.keys(bundled.metafile.inputs).length;
 step(`bundled ${bundleInputs} modules into ${relative(root, out.bundle)} (${formatSize(statSync(out.bundle).size)})`);
 if (nativeAddons.size > 0) {

@@ -1,4 +1,5 @@
-// esbuild plugins for the single-binary bundle (scripts/build.ts).
+// esbuild set-up of the single-binary bundle (scripts/build.ts; also the session bench's bundle):
+// its options and plugins.
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
@@ -77,4 +78,31 @@ function packageRoot(file: string): string {
 function packageName(file: string): string {
   const pkg = JSON.parse(readFileSync(join(packageRoot(file), 'package.json'), 'utf8')) as { name?: string };
   return pkg.name ?? 'addon';
+}
+
+/**
+ * How src/cli/main.ts is bundled: one CommonJS file for Node 24. Native addons met on the way are
+ * added to `nativeAddons` (file name in native/ → source .node file), for the caller to copy.
+ */
+export function cliBundleOptions(root: string, outfile: string, nativeAddons: Map<string, string>): esbuild.BuildOptions {
+  return {
+    absWorkingDir: root,
+    entryPoints: ['src/cli/main.ts'],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node24',
+    legalComments: 'none',
+    logLevel: 'warning',
+    // ESM's import.meta does not exist in CommonJS. In the bundle __filename is the bundle file, and in
+    // the single binary it is the binary itself (process.execPath), as the SEA main script.
+    banner: { js: 'var __import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
+    define: {
+      'import.meta.url': '__import_meta_url',
+      'import.meta.filename': '__filename',
+      'import.meta.dirname': '__dirname',
+    },
+    plugins: [emptyModules(['supports-color']), nativeAddonsPlugin(nativeAddons)],
+  };
 }
