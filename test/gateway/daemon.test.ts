@@ -13,6 +13,7 @@ import { test } from 'node:test';
 import { Station } from '../../src/station/station.ts';
 import { StationStore } from '../../src/store/station-store.ts';
 import { Oftp2Process } from '../integration/crash-harness.ts';
+import { freePort } from '../free-port.ts';
 
 const ID_A = 'O0013000000STATIONA';
 const ID_B = 'O0013000000STATIONB';
@@ -51,14 +52,6 @@ class ThrottlingProxy {
     for (const s of this.#sockets) s.destroy();
     this.server.close();
   }
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 async function until(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {

@@ -13,12 +13,12 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { promisify } from 'node:util';
 import { eventually, ID_A, ID_B, shareNodes, visible } from './share-harness.ts';
+import { freePort } from '../free-port.ts';
 
 const run = promisify(execFile);
 const SMBD = ['/usr/sbin/smbd', '/usr/bin/smbd'].find((p) => existsSync(p));
@@ -27,14 +27,6 @@ const SMBPASSWD = ['/usr/bin/smbpasswd', '/usr/sbin/smbpasswd'].find((p) => exis
 const skip = !SMBD || !SMBCLIENT || !SMBPASSWD ? 'samba/smbclient not installed' : process.getuid?.() !== 0 ? 'smbd needs root here' : false;
 const USER = 'root';
 const PASSWORD = `pw-${randomBytes(6).toString('hex')}`;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 interface Samba {
   port: number;

@@ -32,6 +32,7 @@ import {
   type StationName,
   seededRandom,
 } from './crash-harness.ts';
+import { freePort } from '../free-port.ts';
 
 const SEED = Number(process.env.OFTP_CRASH_SEED ?? 20261122);
 const ID_A = 'OCRASHTESTA';
@@ -557,11 +558,3 @@ async function waitUntil(condition: () => boolean, timeoutMs: number, message: s
   }
 }
 
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}

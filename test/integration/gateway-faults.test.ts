@@ -27,7 +27,6 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { test } from 'node:test';
@@ -37,6 +36,7 @@ import { type TransferRecord, TransferHistory } from '../../src/store/transfer-h
 import { ownKeysConfig, partnerCertificatesConfig, stationPki } from '../station/secure-helpers.ts';
 import { TestPki } from '../tls/pki.ts';
 import { describeExit, Oftp2Process, seededRandom } from './crash-harness.ts';
+import { freePort } from '../free-port.ts';
 
 const SEED = Number(process.env.OFTP_FAULT_SEED ?? 61122);
 /** OFTP_FAULT_LOGS=<dir>: every process's whole output is written there (the data directories still go). */
@@ -77,14 +77,6 @@ function sizes(rng: ReturnType<typeof seededRandom>): number[] {
     [out[i], out[j]] = [out[j]!, out[i]!];
   }
   return out;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 async function names(dir: string): Promise<string[]> {

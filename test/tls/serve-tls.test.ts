@@ -3,24 +3,15 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { connect } from 'node:tls';
 import { StationStore } from '../../src/store/station-store.ts';
 import { TestPki } from './pki.ts';
+import { freePort } from '../free-port.ts';
 
 const MAIN = join(import.meta.dirname, '../../src/cli/main.ts');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function waitForLine(child: ChildProcess, lines: string[], pattern: RegExp, timeoutMs = 15_000): Promise<string> {
   return new Promise((resolve, reject) => {
