@@ -25,6 +25,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { StationStore } from '../src/store/station-store.ts';
+import { freePort } from './lib/bench-proc.ts';
 import { TransferHistory, type TransferRecord } from '../src/store/transfer-history.ts';
 
 const { values } = parseArgs({
@@ -49,14 +50,6 @@ const ID_B = 'O0013000000BENCHB';
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((sorted.length - 1) * p))]!;
 const fmt = (n: number, d = 3) => n.toFixed(d);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 async function listening(port: number): Promise<void> {
   for (let i = 0; ; i++) {

@@ -5,6 +5,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DaemonStatus } from '../gateway/daemon.ts';
+import { isAlive } from '../process-alive.ts';
 import { tlsListenAddress } from '../store/station-config.ts';
 import { StationStore } from '../store/station-store.ts';
 import { TransferHistory, type TransferRecord } from '../store/transfer-history.ts';
@@ -148,11 +149,3 @@ async function spoolCount(dir: string): Promise<number> {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

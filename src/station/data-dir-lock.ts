@@ -3,6 +3,7 @@
 // names another process (the same pid after a reboot, or reused): then it is taken over.
 import { open, readFile, unlink } from 'node:fs/promises';
 import { ConfigError } from '../errors.ts';
+import { isAlive } from '../process-alive.ts';
 
 /** Locks held by this process, so a second Station in the same process is refused too. */
 const heldLocks = new Set<string>();
@@ -78,13 +79,4 @@ export async function takeLock(path: string): Promise<void> {
 export async function releaseLock(path: string): Promise<void> {
   if (!heldLocks.delete(path)) return;
   await unlink(path).catch(() => {});
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
