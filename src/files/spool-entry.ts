@@ -32,11 +32,8 @@ export interface SpoolMeta extends VirtualFileIdentity {
   recordCount: number;
   /** EFIDUCNT: user data octets (V without prefixes; a file travelling as U counts all octets). */
   unitCount: number;
-  /**
-   * SHA-256 of the spooled octets, hex. Absent only in entries spooled by an earlier version without
-   * it (large files without structure); Spool.sha256Of hashes those from the spool when asked.
-   */
-  sha256?: string;
+  /** SHA-256 of the spooled octets, hex. */
+  sha256: string;
   /** SFIDSEC, SFIDCIPH, SFIDCOMP, SFIDENV, SFIDSIGN */
   securityLevel: number;
   cipherSuite: number;

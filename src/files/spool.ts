@@ -17,6 +17,7 @@ import { basename, join } from 'node:path';
 import type { VirtualFileFormat } from '../protocol/command-types.ts';
 import { FileReason } from '../protocol/reason-codes.ts';
 import { fsyncDir, KeyedQueue, mkdirDurable, readJsonIfExists, removeTree, removeTreeDetached, writeNewFileSynced } from './durable-fs.ts';
+import { sha256File } from './file-digest.ts';
 import { badArgument, errnoCode, FileRefusedError, ioError } from './file-errors.ts';
 import { assertSafeFileName, identityKey, validateIdentity } from './naming.ts';
 import {
@@ -114,8 +115,6 @@ export class Spool {
    * duplicate identity: with thousands queued, reading every meta.json each time was quadratic.
    */
   readonly #index = new Map<string, Promise<PartnerIndex>>();
-  /** Hashes being computed (or computed) for entries spooled without one, by entry id (sha256Of). */
-  readonly #hashes = new Map<string, Promise<string>>();
 
   private constructor(dir: string, sequence: number, options: SpoolOptions) {
     this.dir = dir;
@@ -208,7 +207,7 @@ export class Spool {
         octets: content.summary.octets,
         recordCount: content.summary.records,
         unitCount: content.summary.units,
-        ...(content.sha256 === undefined ? {} : { sha256: content.sha256 }),
+        sha256: content.sha256,
         securityLevel: meta.securityLevel ?? 0,
         cipherSuite: meta.cipherSuite ?? 0,
         compression: meta.compression ?? 0,
@@ -249,22 +248,6 @@ export class Spool {
       await removeTree(work).catch(() => {});
       throw err;
     }
-  }
-
-  /**
-   * SHA-256 (hex) of an entry's spooled octets: its metadata's, or, for a large U file spooled without
-   * one (copyUnstructured), computed from the spooled copy at the first call and shared by later ones
-   * until the entry is removed. Await it before removing the entry.
-   */
-  sha256Of(entry: SpoolEntry): Promise<string> {
-    if (entry.meta.sha256 !== undefined) return Promise.resolve(entry.meta.sha256);
-    let hash = this.#hashes.get(entry.meta.id);
-    if (!hash) {
-      hash = sha256Hex(entry.dataPath);
-      this.#hashes.set(entry.meta.id, hash);
-      hash.catch(() => this.#hashes.delete(entry.meta.id));
-    }
-    return hash;
   }
 
   /** Partners with at least one entry directory. */
@@ -336,7 +319,6 @@ export class Spool {
     const partnerDir = join(this.dir, entry.meta.partner);
     const index = await this.#indexFor(entry.meta.partner);
     const name = basename(entry.dir);
-    this.#hashes.delete(entry.meta.id);
     if (index.entries.delete(name)) index.byKey.delete(ENTRY_NAME.exec(name)![2]!);
     const doomed = join(this.#trash, `${entry.meta.id}.${randomBytes(4).toString('hex')}`);
     try {
@@ -470,7 +452,7 @@ async function spoolContent(
   dataPath: string,
   fields: CheckedFields,
   transfer: 'copy' | 'link',
-): Promise<{ summary: ContentSummary; sha256: string | undefined }> {
+): Promise<{ summary: ContentSummary; sha256: string }> {
   const before = await statRegular(sourcePath);
   // Many octets without structure (U, and any secured file): the kernel copies them, nothing to check.
   if (transfer === 'copy' && fields.transmissionFormat === 'U' && before.size >= KERNEL_COPY_FROM) return copyUnstructured(sourcePath, dataPath, before);
@@ -591,7 +573,7 @@ async function copyUnstructured(
   dataPath: string,
   before: { size: number; mtimeMs: number },
 ): Promise<{ summary: ContentSummary; sha256: string }> {
-  const hashing = sha256Hex(sourcePath);
+  const hashing = sha256File(sourcePath, HASH_CHUNK).then((digest) => Buffer.from(digest).toString('hex'));
   try {
     await copyFile(sourcePath, dataPath, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
   } catch (err) {
@@ -623,38 +605,7 @@ async function copyUnstructured(
   return { summary: { octets: copied, records: 0, units: copied, longestRecord: 0 }, sha256 };
 }
 
-/** SHA-256 (hex) of a file, read in 1 MiB chunks, the next read running while one is hashed. */
-async function sha256Hex(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  const buffers = [Buffer.allocUnsafe(HASH_CHUNK), Buffer.allocUnsafe(HASH_CHUNK)];
-  let fh: Awaited<ReturnType<typeof open>> | undefined;
-  let reading: Promise<number> | undefined;
-  try {
-    fh = await open(path, constants.O_RDONLY);
-    const file = fh;
-    const read = (buffer: Buffer): Promise<number> => {
-      const pending = file.read(buffer, 0, buffer.length, null).then((r) => r.bytesRead);
-      pending.catch(() => {});
-      return pending;
-    };
-    reading = read(buffers[0]!);
-    for (let i = 0; ; i++) {
-      const bytesRead = await reading;
-      reading = undefined;
-      if (bytesRead === 0) break;
-      reading = read(buffers[(i + 1) % 2]!);
-      hash.update(buffers[i % 2]!.subarray(0, bytesRead));
-    }
-  } catch (err) {
-    throw ioError('hash', path, err);
-  } finally {
-    await Promise.allSettled([reading]);
-    await fh?.close().catch(() => {});
-  }
-  return hash.digest('hex');
-}
-
-/** Hashing reads of sha256Hex. */
+/** Read size for hashing a large source beside its kernel copy. */
 const HASH_CHUNK = 1024 * 1024;
 
 async function statRegular(path: string): Promise<{ size: number; mtimeMs: number }> {

@@ -316,8 +316,6 @@ export class StationSessionHandler implements SessionHandler {
     // An in-progress mark: nothing depends on it being durable (a crash leaves the file queued either
     // way), so it costs no fsync of its own: it is written with the next durable change (lazy).
     this.#inBackground(this.#record(sfid, 'out', { state: 'sending', size: entry.meta.octets, sha256: entry.meta.sha256 }, { lazy: true }), 'history (sending)');
-    // A large U file's hash (see #sent) is computed while it is sent.
-    this.#inBackground(this.#services.spool.sha256Of(entry), 'hashing a spooled file');
     this.#log('info', { dataset: sfid.datasetName, restartPosition }, 'Outbound: sending file');
     await this.#sendWindow(io);
   }
@@ -335,14 +333,11 @@ export class StationSessionHandler implements SessionHandler {
     // next session, which the receiver answers as a duplicate (exactly-once is its side's journal).
     // This session does not offer it again (#leaving).
     this.#leaving.add(entry.meta.id);
-    const spool = this.#services.spool;
-    // A large U file was spooled without its hash (Spool.sha256Of): it is computed from the spooled
-    // copy meanwhile, and the entry stays until it is done.
     this.#inBackground(
-      spool.sha256Of(entry).then(
-        (sha256) => Promise.all([this.#record(sfid, 'out', { state: 'sent', size: entry.meta.octets, sha256 }, { lazy: true }), spool.remove(entry, { lingerMs: SPOOL_REMOVAL_LINGER_MS })]),
-        (err) => Promise.all([this.#record(sfid, 'out', { state: 'sent', size: entry.meta.octets }, { lazy: true }), spool.remove(entry, { lingerMs: SPOOL_REMOVAL_LINGER_MS })]).then(() => Promise.reject(err)),
-      ),
+      Promise.all([
+        this.#record(sfid, 'out', { state: 'sent', size: entry.meta.octets, sha256: entry.meta.sha256 }, { lazy: true }),
+        this.#services.spool.remove(entry, { lingerMs: SPOOL_REMOVAL_LINGER_MS }),
+      ]),
       'recording a sent file',
     );
     this.#offered = undefined;
