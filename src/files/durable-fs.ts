@@ -4,7 +4,7 @@
 // Temporary names start with '.' and end with '.tmp', in the same directory as their final name.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { constants, readdirSync, statSync } from 'node:fs';
+import { constants } from 'node:fs';
 import { link, mkdir, open, readdir, readFile, rename, rm, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { errnoCode, ioError } from './file-errors.ts';
@@ -106,10 +106,10 @@ export async function readJsonIfExists<T>(path: string): Promise<T | undefined> 
  * Creates `dir` (and missing parents) and fsyncs the parent of every level it created, so the new
  * directory itself survives a crash.
  */
-export async function mkdirDurable(dir: string): Promise<void> {
+export async function mkdirDurable(dir: string, mode = 0o755): Promise<void> {
   let first: string | undefined;
   try {
-    first = await mkdir(dir, { recursive: true, mode: 0o755 });
+    first = await mkdir(dir, { recursive: true, mode });
   } catch (err) {
     throw ioError('mkdir', dir, err);
   }
@@ -123,6 +123,65 @@ export async function mkdirDurable(dir: string): Promise<void> {
     if (level === top || parent === level) break;
     level = parent;
   }
+}
+
+/** Directories mkdirDurableOnce made or found in this process. */
+const ensuredDirs = new Set<string>();
+
+/**
+ * mkdirDurable once per directory and process: later calls for the path cost nothing. For folders
+ * used for every file of a session (a partner's spool and inbox folders). A caller whose work in
+ * such a folder then fails with ENOENT (someone removed it) calls forgetEnsuredDirs and tries again.
+ */
+export async function mkdirDurableOnce(dir: string, mode = 0o755): Promise<void> {
+  const key = resolve(dir);
+  if (ensuredDirs.has(key)) return;
+  await mkdirDurable(dir, mode);
+  ensuredDirs.add(key);
+}
+
+/** Makes mkdirDurableOnce check every folder again. */
+export function forgetEnsuredDirs(): void {
+  ensuredDirs.clear();
+}
+
+/** fsyncDirShared's state per directory: the fsync running, and the one callers wait for next. */
+const sharedSyncs = new Map<string, { running?: Promise<void>; next?: Promise<void> }>();
+
+/**
+ * fsyncDir for changes made in `dir` before the call, shared by concurrent callers (group commit):
+ * with none running, one starts now; else every caller meanwhile gets the one fsync that starts when
+ * the running one ends (which may have begun before their change).
+ */
+export function fsyncDirShared(dir: string): Promise<void> {
+  const key = resolve(dir);
+  let state = sharedSyncs.get(key);
+  if (!state) {
+    state = {};
+    sharedSyncs.set(key, state);
+  }
+  const s = state;
+  const start = (): Promise<void> => {
+    const run: Promise<void> = fsyncDir(dir).finally(() => {
+      if (s.running !== run) return;
+      s.running = undefined;
+      if (s.next === undefined) sharedSyncs.delete(key);
+    });
+    s.running = run;
+    return run;
+  };
+  if (s.running === undefined) return start();
+  s.next ??= s.running.then(
+    () => {
+      s.next = undefined;
+      return start();
+    },
+    () => {
+      s.next = undefined;
+      return start();
+    },
+  );
+  return s.next;
 }
 
 /**
@@ -189,51 +248,36 @@ export async function removeTree(path: string): Promise<void> {
 }
 
 /**
- * Deletes a tree in a detached `rm -rf` process that this process neither waits for nor is kept alive
- * by: for a short-lived process (`oftp2 send`) whose last act would otherwise be waiting for the
- * deletion of a big file, which takes about a second per GiB on a filesystem mounted with `discard`.
- * Only for names nothing will use again (a spool's trash). When `rm` cannot be started, the tree is
- * removed in this process instead (removeTree); the returned promise settles then, or once started.
- * A tree of plain files under 1 MiB in all is removed in this process too (removeTree), settling when
- * it is gone: starting a process would cost more than the deletion.
+ * Deletes trees in detached `rm -rf` processes (one per RM_ARGS_MAX paths) that this process neither
+ * waits for nor is kept alive by: for a short-lived process (`oftp2 send`) whose last act would
+ * otherwise be waiting for the deletion of a big file, which takes about a second per GiB on a
+ * filesystem mounted with `discard`. Only for names nothing will use again (a spool's trash). Where
+ * `rm` cannot be started, the trees are removed in this process (removeTree). Settles once every
+ * `rm` has started, or those trees are gone.
  */
-export function removeTreeDetached(path: string): Promise<void> {
-  // A small flat tree (a small spool entry) is removed here: starting `rm` costs milliseconds of CPU,
-  // far more than unlinking a few small files, and a send of 1,000 small files would start 1,000.
-  if (isSmallFlatTree(path)) return removeTree(path);
+export async function removeTreesDetached(paths: readonly string[]): Promise<void> {
+  const starts: Promise<void>[] = [];
+  for (let i = 0; i < paths.length; i += RM_ARGS_MAX) starts.push(startDetachedRm(paths.slice(i, i + RM_ARGS_MAX)));
+  await Promise.all(starts);
+}
+
+/** Paths per detached `rm` (far below the kernel's argument limit). */
+const RM_ARGS_MAX = 512;
+
+function startDetachedRm(paths: readonly string[]): Promise<void> {
+  const inProcess = () => Promise.allSettled(paths.map((p) => removeTree(p))).then(() => {});
   return new Promise((resolve) => {
     let child: ReturnType<typeof spawn>;
     try {
-      child = spawn('rm', ['-rf', '--', path], { detached: true, stdio: 'ignore' });
+      child = spawn('rm', ['-rf', '--', ...paths], { detached: true, stdio: 'ignore' });
     } catch {
-      removeTree(path).then(resolve, () => resolve());
+      inProcess().then(resolve);
       return;
     }
     child.unref();
     child.once('spawn', () => resolve());
-    child.once('error', () => removeTree(path).then(resolve, () => resolve()));
+    child.once('error', () => inProcess().then(resolve));
   });
-}
-
-/** Octets under which removeTreeDetached deletes a tree in this process. */
-const DETACHED_REMOVAL_MIN_OCTETS = 1024 * 1024;
-
-/**
- * True when `path` holds only files totalling under DETACHED_REMOVAL_MIN_OCTETS. Synchronous on
- * purpose (one readdir and a stat per file, microseconds): the caller decides before it returns.
- */
-function isSmallFlatTree(path: string): boolean {
-  try {
-    let octets = 0;
-    for (const entry of readdirSync(path, { withFileTypes: true })) {
-      if (!entry.isFile()) return false;
-      octets += statSync(join(path, entry.name)).size;
-      if (octets >= DETACHED_REMOVAL_MIN_OCTETS) return false;
-    }
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Runs `task` after every task queued before it under the same key has settled (per-key mutex). */

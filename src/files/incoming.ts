@@ -24,9 +24,11 @@ import type { VirtualFileFormat } from '../protocol/command-types.ts';
 import { OftpError } from '../errors.ts';
 import { FileReason } from '../protocol/reason-codes.ts';
 import {
-  fsyncDir,
+  forgetEnsuredDirs,
+  fsyncDirShared,
   KeyedQueue,
   mkdirDurable,
+  mkdirDurableOnce,
   moveNoReplace,
   readJsonIfExists,
   unlinkDurable,
@@ -72,6 +74,8 @@ export interface IncomingOptions {
   now?: () => number;
   /** Identities open in this process (default: one set per process). Tests pass their own. */
   locks?: Set<string>;
+  /** The partial's checkpoint as the caller read it (readIncomingCheckpoint; null: none). Absent: read here. */
+  saved?: IncomingCheckpoint | null;
 }
 
 export type CountCheck =
@@ -115,7 +119,7 @@ export async function openIncoming(
   if (!Number.isSafeInteger(spec.restartPosition) || spec.restartPosition < 0) {
     throw badArgument(`restart position ${spec.restartPosition}`);
   }
-  await mkdirDurable(tempDir);
+  await mkdirDurableOnce(tempDir);
   const key = identityKey(identity);
   const partPath = join(tempDir, `${key}.part`);
   const checkpointPath = join(tempDir, `${key}.ckpt.json`);
@@ -137,9 +141,10 @@ export async function openIncoming(
   };
   let fh: FileHandle | undefined;
   try {
-    const saved = await readJsonIfExists<IncomingCheckpoint>(checkpointPath);
-    fh = await openPart(partPath);
-    const size = (await fh.stat()).size;
+    const saved = options.saved === undefined ? await readJsonIfExists<IncomingCheckpoint>(checkpointPath) : (options.saved ?? undefined);
+    const opened = await openPart(partPath, tempDir, saved === undefined);
+    fh = opened.fh;
+    const size = opened.size;
     let start = { octets: 0, records: 0, units: 0 };
     let resumed = false;
     if (saved && checkpointMatches(saved, identity, announced) && size >= saved.octets && spec.restartPosition > 0) {
@@ -173,6 +178,7 @@ export async function openIncoming(
       resumed,
       bufferSize: options.bufferSize ?? 64 * 1024,
       now,
+      checkpointOnDisk: resumed,
     });
     return file;
   } catch (err) {
@@ -187,7 +193,16 @@ export async function openIncoming(
  * transfer will not need again, for the space guard's `alreadyStoredBytes`.
  */
 export async function durablePartialOctets(tempDir: string, identity: VirtualFileIdentity): Promise<number> {
-  const saved = await readJsonIfExists<IncomingCheckpoint>(join(tempDir, `${identityKey(identity)}.ckpt.json`));
+  return checkpointOctets(await readIncomingCheckpoint(tempDir, identity));
+}
+
+/** The partial's checkpoint for `identity` in `tempDir`, null when there is none (for openIncoming's `saved`). */
+export async function readIncomingCheckpoint(tempDir: string, identity: VirtualFileIdentity): Promise<IncomingCheckpoint | null> {
+  return (await readJsonIfExists<IncomingCheckpoint>(join(tempDir, `${identityKey(identity)}.ckpt.json`))) ?? null;
+}
+
+/** Octets a checkpoint proves durable (0 for none). */
+export function checkpointOctets(saved: IncomingCheckpoint | null | undefined): number {
   return saved && Number.isSafeInteger(saved.octets) ? saved.octets : 0;
 }
 
@@ -196,16 +211,41 @@ function identityFields(identity: VirtualFileIdentity): VirtualFileIdentity {
   return { datasetName, date, time, originator, destination };
 }
 
-async function openPart(path: string): Promise<FileHandle> {
-  try {
-    return await open(path, 'r+');
-  } catch (err) {
-    if (errnoCode(err) !== 'ENOENT') throw ioError('open', path, err);
-  }
-  try {
-    return await open(path, 'w+', 0o644);
-  } catch (err) {
-    throw ioError('create', path, err);
+/**
+ * Opens the partial at `path`, creating it if absent, with its size. `fresh` (no checkpoint): it is
+ * most likely absent, so creating it is tried first (a new file is empty: no stat). A `dir` someone
+ * removed since mkdirDurableOnce is made again.
+ */
+async function openPart(path: string, dir: string, fresh: boolean): Promise<{ fh: FileHandle; size: number }> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      if (fresh) {
+        try {
+          return { fh: await open(path, 'wx+', 0o644), size: 0 };
+        } catch (err) {
+          if (errnoCode(err) !== 'EEXIST') throw err;
+        }
+      }
+      try {
+        const fh = await open(path, 'r+');
+        try {
+          return { fh, size: (await fh.stat()).size };
+        } catch (err) {
+          await fh.close().catch(() => {});
+          throw err;
+        }
+      } catch (err) {
+        if (errnoCode(err) !== 'ENOENT') throw err;
+      }
+      return { fh: await open(path, 'w+', 0o644), size: 0 };
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT' && attempt === 0) {
+        forgetEnsuredDirs();
+        await mkdirDurable(dir);
+        continue;
+      }
+      throw ioError('open', path, err);
+    }
   }
 }
 
@@ -244,6 +284,8 @@ interface IncomingInit {
   resumed: boolean;
   bufferSize: number;
   now: () => number;
+  /** A checkpoint file exists (the commit removes it). */
+  checkpointOnDisk: boolean;
 }
 
 export class IncomingFile {
@@ -258,6 +300,8 @@ export class IncomingFile {
   readonly #fh: FileHandle;
   readonly #tempDir: string;
   readonly #checkpointPath: string;
+  /** A checkpoint file may exist: the commit must remove it (a file received in one go never has one). */
+  #checkpointOnDisk: boolean;
   readonly #locks: Set<string>;
   readonly #base: IncomingInit['base'];
   readonly #now: () => number;
@@ -294,6 +338,7 @@ export class IncomingFile {
     this.#tempDir = init.tempDir;
     this.partPath = init.partPath;
     this.#checkpointPath = init.checkpointPath;
+    this.#checkpointOnDisk = init.checkpointOnDisk;
     this.#locks = init.locks;
     this.#base = init.base;
     this.#now = init.now;
@@ -401,6 +446,7 @@ export class IncomingFile {
       await this.#syncData();
       const point = { octets: this.#octets, records: this.#records, units: this.#units };
       const saved: IncomingCheckpoint = { ...this.#base, ...point, updatedAt: new Date(this.#now()).toISOString() };
+      this.#checkpointOnDisk = true;
       await writeJsonAtomic(this.#checkpointPath, saved);
       this.#durable = point;
       return this.progress().durableRestartPosition;
@@ -438,6 +484,7 @@ export class IncomingFile {
           throw ioError('fsync', this.partPath, err);
         }
         const saved: IncomingCheckpoint = { ...this.#base, ...point, updatedAt: new Date(this.#now()).toISOString() };
+        this.#checkpointOnDisk = true;
         await writeJsonAtomic(this.#checkpointPath, saved);
         if (point.octets > this.#durable.octets) this.#durable = point;
       })();
@@ -501,16 +548,23 @@ export class IncomingFile {
       if (this.#recordFilled > 0) throw badState('cannot commit with an incomplete record');
       await this.#waitBehind();
       await this.#syncData();
-      await this.#fh.close().catch(() => {});
+      // Closed while it gets its name (a name can be given to an open file).
+      const closing = this.#fh.close().catch(() => {});
       this.#state = 'closed';
-      await mkdirDurable(finalDir);
+      await mkdirDurableOnce(finalDir);
       const name = await commitQueue.run(finalDir, async () => {
         for (let n = 0; n <= MAX_COLLISIONS; n++) {
           const candidate = collisionName(finalName, n);
           assertSafeFileName(candidate);
           let placed: boolean;
           try {
-            placed = await moveNoReplace(this.partPath, join(finalDir, candidate));
+            placed = await moveNoReplace(this.partPath, join(finalDir, candidate)).catch(async (err) => {
+              // The final folder was removed since mkdirDurableOnce: made again, once.
+              if (errnoCode((err as { cause?: unknown }).cause) !== 'ENOENT') throw err;
+              forgetEnsuredDirs();
+              await mkdirDurable(finalDir);
+              return moveNoReplace(this.partPath, join(finalDir, candidate));
+            });
           } catch (err) {
             const cause = (err as { cause?: unknown }).cause;
             if (errnoCode(cause) === 'EXDEV') {
@@ -528,8 +582,8 @@ export class IncomingFile {
       });
       // The new name, and the partial's (and its checkpoint's) removal: both directories are fsynced
       // together, and the commit is durable only once both are.
-      await unlinkIfExists(this.#checkpointPath);
-      await Promise.all([fsyncDir(finalDir), fsyncDir(this.#tempDir)]);
+      if (this.#checkpointOnDisk) await unlinkIfExists(this.#checkpointPath);
+      await Promise.all([fsyncDirShared(finalDir), fsyncDirShared(this.#tempDir), closing]);
       this.#state = 'committed';
       this.#locks.delete(this.partPath);
       return { path: join(finalDir, name), name, octets: this.#octets, records: this.#records, units: this.#units };

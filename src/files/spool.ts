@@ -16,11 +16,13 @@ import { copyFile, link, mkdir, open, readdir, rename, stat } from 'node:fs/prom
 import { basename, join } from 'node:path';
 import type { VirtualFileFormat } from '../protocol/command-types.ts';
 import { FileReason } from '../protocol/reason-codes.ts';
-import { fsyncDir, KeyedQueue, mkdirDurable, readJsonIfExists, removeTree, removeTreeDetached, writeNewFileSynced } from './durable-fs.ts';
+import { fsyncDir, fsyncDirShared, KeyedQueue, mkdirDurable, mkdirDurableOnce, readJsonIfExists, removeTree, removeTreesDetached, writeNewFileSynced } from './durable-fs.ts';
 import { sha256File } from './file-digest.ts';
+import { TrashBin } from './trash-bin.ts';
 import { badArgument, errnoCode, FileRefusedError, ioError } from './file-errors.ts';
 import { assertSafeFileName, identityKey, validateIdentity } from './naming.ts';
 import {
+  EMPTY_OUTGOING_CHECKPOINT,
   loadOutgoingCheckpoint,
   type OutgoingCheckpoint,
   restartOffer,
@@ -87,9 +89,9 @@ export interface SpoolOptions {
   /** Milliseconds since the epoch, for createdAt. */
   now?: () => number;
   /**
-   * Delete removed entries' files (and leftovers in .trash at open) in a detached process
-   * (removeTreeDetached) instead of in the background of this one: for `oftp2 send`, which would
-   * otherwise wait for the deletion of the file it just sent before it can exit.
+   * Removed entries that are big go to a detached process at once, the others when close() is called,
+   * and leftovers in .trash at open too (trash-bin.ts): for `oftp2 send`, which would otherwise wait
+   * for the deletion of what it just sent before it can exit.
    */
   detachedRemoval?: boolean;
 }
@@ -104,7 +106,8 @@ export class Spool {
   readonly #trash: string;
   readonly #allocator: TimestampAllocator | undefined;
   readonly #now: () => number;
-  readonly #removeTree: (path: string) => Promise<void>;
+  /** Removed entries, deleted later (trash-bin.ts). */
+  readonly #bin: TrashBin;
   readonly #publish = new KeyedQueue();
   /** remove() with lingerMs: the folder fsyncs not started yet, by folder. */
   readonly #dirSyncs = new Map<string, Promise<void>>();
@@ -115,6 +118,8 @@ export class Spool {
    * duplicate identity: with thousands queued, reading every meta.json each time was quadratic.
    */
   readonly #index = new Map<string, Promise<PartnerIndex>>();
+  /** Entries enqueued by this instance that have no checkpoint file yet (loadCheckpoint reads nothing). */
+  readonly #withoutCheckpoint = new Set<string>();
 
   private constructor(dir: string, sequence: number, options: SpoolOptions) {
     this.dir = dir;
@@ -122,7 +127,7 @@ export class Spool {
     this.#trash = join(dir, '.trash');
     this.#allocator = options.allocator;
     this.#now = options.now ?? Date.now;
-    this.#removeTree = options.detachedRemoval ? removeTreeDetached : removeTree;
+    this.#bin = new TrashBin({ detached: options.detachedRemoval === true });
     this.#sequence = sequence;
   }
 
@@ -134,7 +139,7 @@ export class Spool {
     if (options.detachedRemoval) {
       // Each leftover on its own: the folder itself stays, entries are renamed into it meanwhile.
       await mkdirDurable(join(dir, '.trash'));
-      for (const name of await listDir(join(dir, '.trash'))) await removeTreeDetached(join(dir, '.trash', name));
+      await removeTreesDetached((await listDir(join(dir, '.trash'))).map((name) => join(dir, '.trash', name)));
     } else {
       await removeTree(join(dir, '.trash'));
       await mkdirDurable(join(dir, '.trash'));
@@ -173,7 +178,7 @@ export class Spool {
     const fields = checkFields(meta);
     const key = identityKey(identity);
     const partnerDir = join(this.dir, meta.partner);
-    await mkdirDurable(partnerDir);
+    await mkdirDurableOnce(partnerDir);
     if ((await this.#indexFor(meta.partner)).byKey.has(key)) {
       throw new FileRefusedError(
         `${identity.datasetName} ${identity.date} ${identity.time} is already spooled for ${meta.partner}`,
@@ -221,9 +226,9 @@ export class Spool {
       await writeNewFileSynced(join(work, META_FILE), `${JSON.stringify(spooled, null, 1)}\n`);
       await fsyncDir(work);
       const final = join(partnerDir, id);
-      // Check again and publish under the partner's lock: two enqueues of one identity never both land.
+      // Check again and rename under the partner's lock: two enqueues of one identity never both land.
       const entry: SpoolEntry = { meta: spooled, dir: final, dataPath: join(final, DATA_FILE) };
-      await this.#publish.run(meta.partner, async () => {
+      const index = await this.#publish.run(meta.partner, async () => {
         const index = await this.#indexFor(meta.partner);
         if (index.byKey.has(key)) {
           throw new FileRefusedError(
@@ -236,13 +241,16 @@ export class Spool {
         } catch (err) {
           throw ioError('rename', `${work} -> ${final}`, err);
         }
-        await fsyncDir(partnerDir);
-        if (index.last !== undefined && index.last > id) index.sorted = false;
-        else index.last = id;
-        index.entries.set(id, entry);
         index.byKey.set(key, id);
+        return index;
       });
-      await fsyncDir(this.#tmp);
+      // Listed once durable. Files enqueued together share the folder's fsync. The old name's removal
+      // from .tmp needs none: .tmp is cleared at open.
+      await fsyncDirShared(partnerDir);
+      if (index.last !== undefined && index.last > id) index.sorted = false;
+      else index.last = id;
+      index.entries.set(id, entry);
+      this.#withoutCheckpoint.add(final);
       return entry;
     } catch (err) {
       await removeTree(work).catch(() => {});
@@ -320,6 +328,7 @@ export class Spool {
     const index = await this.#indexFor(entry.meta.partner);
     const name = basename(entry.dir);
     if (index.entries.delete(name)) index.byKey.delete(ENTRY_NAME.exec(name)![2]!);
+    this.#withoutCheckpoint.delete(entry.dir);
     const doomed = join(this.#trash, `${entry.meta.id}.${randomBytes(4).toString('hex')}`);
     try {
       await rename(entry.dir, doomed);
@@ -328,9 +337,14 @@ export class Spool {
       throw ioError('rename', `${entry.dir} -> ${doomed}`, err);
     }
     await (options.lingerMs === undefined ? fsyncDir(partnerDir) : this.#fsyncDirSoon(partnerDir, options.lingerMs));
-    // Out of the queue, durably: deleting its files need not hold up the caller (freeing blocks is
-    // slow on a filesystem mounted with `discard`); .trash is cleared at open if this never finishes.
-    this.#removeTree(doomed).catch(() => {});
+    // Out of the queue, durably: deleting its files waits (trash-bin.ts); .trash is cleared at open if
+    // this process ends first.
+    this.#bin.discard(doomed, entry.meta.octets);
+  }
+
+  /** Deletes (or hands to a detached process) the removed entries still waiting; the spool stays usable. */
+  close(): Promise<void> {
+    return this.#bin.close();
   }
 
   /** One fsync of `dir` after `lingerMs`, shared by every caller until it starts (each after its change). */
@@ -349,10 +363,12 @@ export class Spool {
   }
 
   loadCheckpoint(entry: SpoolEntry): Promise<OutgoingCheckpoint> {
+    if (this.#withoutCheckpoint.has(entry.dir)) return Promise.resolve({ ...EMPTY_OUTGOING_CHECKPOINT });
     return loadOutgoingCheckpoint(entry.dir);
   }
 
   saveCheckpoint(entry: SpoolEntry, checkpoint: OutgoingCheckpoint): Promise<void> {
+    this.#withoutCheckpoint.delete(entry.dir);
     return saveOutgoingCheckpoint(entry.dir, checkpoint);
   }
 

@@ -35,6 +35,7 @@ import { join } from 'node:path';
 import * as pkijs from 'pkijs';
 import { OftpError } from '../errors.ts';
 import { collisionName, defaultPartialDir, type VirtualFileIdentity } from '../files/index.ts';
+import { errnoCode } from '../files/file-errors.ts';
 import { fsyncDir, KeyedQueue, mkdirDurable, moveNoReplace, readJsonIfExists, removeInterruptedWrites, unlinkDurable, writeJsonAtomic } from '../files/durable-fs.ts';
 import { createContentValidator } from '../files/record-formats.ts';
 import type { Eerp, Nerp, VirtualFileFormat } from '../protocol/command-types.ts';
@@ -100,6 +101,8 @@ export class IncomingProcessor {
   /** `${partner}/${key}` of every job file this process knows of. */
   readonly #jobs = new Set<string>();
   readonly #timers = new Set<NodeJS.Timeout>();
+  /** Keys with a failed record, by partner, read from disk at first use and kept by #fail. */
+  readonly #failedKeys = new Map<string, Promise<Set<string>>>();
   #closed = false;
 
   constructor(stateDir: string, dataDir: string, services: StationServices) {
@@ -132,8 +135,26 @@ export class IncomingProcessor {
   }
 
   /** Why the file failed, when it did (its transmitted copy is in the failed area). */
-  failed(partner: string, key: string): Promise<FailedRecord | undefined> {
+  async failed(partner: string, key: string): Promise<FailedRecord | undefined> {
+    // Asked at every SFID: most files never failed, and the index answers those without I/O.
+    if (!(await this.#failedKeysOf(partner)).has(key)) return undefined;
     return readJsonIfExists<FailedRecord>(join(this.failedRoot, partner, `${key}.json`));
+  }
+
+  #failedKeysOf(partner: string): Promise<Set<string>> {
+    let keys = this.#failedKeys.get(partner);
+    if (!keys) {
+      keys = readdir(join(this.failedRoot, partner)).then(
+        (names) => new Set(names.filter((n) => n.endsWith('.json') && !n.startsWith('.')).map((n) => n.slice(0, -'.json'.length))),
+        (err) => {
+          if (errnoCode(err) === 'ENOENT') return new Set<string>();
+          this.#failedKeys.delete(partner);
+          throw err;
+        },
+      );
+      this.#failedKeys.set(partner, keys);
+    }
+    return keys;
   }
 
   /** Before the commit at EFID: the job, durable. A stale transmitted file of the same name goes first. */
@@ -395,6 +416,7 @@ export class IncomingProcessor {
       signedReceipt: job.signedReceipt,
       receiptHash: job.receiptHash,
     };
+    (await this.#failedKeysOf(job.partner)).add(job.key);
     await writeJsonAtomic(join(dir, `${job.key}.json`), record);
     await this.#services.receipts.add(job.partner, sealed);
     await recordTransfer(

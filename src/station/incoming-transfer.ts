@@ -2,24 +2,26 @@
 // carry into a durable partial file, checkpoints it for restart, and at EFID checks the counts and
 // commits the file into the partner's inbox before EFPA may go out. A partial file lives in the
 // inbox's hidden partial folder and is never visible to consumers.
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   assertSafeFileName,
-  checkIncomingSpace,
+  checkpointOctets,
   datasetFileName,
+  decideIncomingSpace,
   defaultPartialDir,
-  durablePartialOctets,
   FileRefusedError,
   type IncomingFile,
   identityKey,
   identityOfSfid,
   openIncoming,
+  readIncomingCheckpoint,
   type SpacePolicy,
+  spaceFigures,
   type VirtualFileIdentity,
   validateIdentity,
 } from '../files/index.ts';
 import { RemoteProtocolError } from '../errors.ts';
+import { mkdirDurableOnce } from '../files/durable-fs.ts';
 import type { Sfid } from '../protocol/command-types.ts';
 import { ExchangeBufferDecoder } from '../protocol/exchange-buffer-decoder.ts';
 import { FileReason } from '../protocol/reason-codes.ts';
@@ -175,12 +177,12 @@ export async function decideIncoming(sfid: Sfid, policy: ReceivingPolicy, parame
   }
   // A secured file for us is received into the processing area and opened into the inbox after EFPA.
   const receiveDir = policy.processingDir !== undefined && isSecuredForUs(sfid, policy.stationId) ? policy.processingDir : policy.inboxDir;
-  await mkdir(policy.inboxDir, { recursive: true, mode: 0o750 });
-  if (receiveDir !== policy.inboxDir) await mkdir(receiveDir, { recursive: true, mode: 0o700 });
+  await mkdirDurableOnce(policy.inboxDir, 0o750);
+  if (receiveDir !== policy.inboxDir) await mkdirDurableOnce(receiveDir, 0o700);
   const partialDir = defaultPartialDir(receiveDir);
-  const space = await checkIncomingSpace(receiveDir, sfid.fileSize, policy.space, {
-    alreadyStoredBytes: await durablePartialOctets(partialDir, identity),
-  });
+  // The partial's checkpoint (a resumed file needs less room) and the free space, read at once.
+  const [saved, figures] = await Promise.all([readIncomingCheckpoint(partialDir, identity), spaceFigures(receiveDir)]);
+  const space = decideIncomingSpace(sfid.fileSize, figures, policy.space, checkpointOctets(saved));
   if (!space.accept) return refuse(space.reason, space.retry, space.text);
   let file: IncomingFile;
   try {
@@ -188,7 +190,7 @@ export async function decideIncoming(sfid: Sfid, policy: ReceivingPolicy, parame
       partialDir,
       identity,
       { ...sfid, restartPosition: parameters.restart ? sfid.restartPosition : 0 },
-      { bufferSize: writeBufferFor(sfid.fileSize) },
+      { bufferSize: writeBufferFor(sfid.fileSize), saved },
     );
   } catch (err) {
     if (err instanceof FileRefusedError) return refuse(err.fileReason, err.retry, err.message);

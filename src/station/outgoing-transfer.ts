@@ -42,7 +42,23 @@ export class OutgoingTransfer {
     restartPosition: number,
   ): Promise<OutgoingTransfer> {
     // The encoder holds an item until it needs input, and one more is read ahead: recycling is safe.
-    const reader = await openSpoolReader(entry, restartPosition, { chunkSize: READ_CHUNK_SIZE, recycle: true });
+    // The file opens while its checkpoint is read.
+    const loading = spool.loadCheckpoint(entry);
+    loading.catch(() => {}); // awaited below
+    let reader: SpoolReader;
+    try {
+      reader = await openSpoolReader(entry, restartPosition, { chunkSize: READ_CHUNK_SIZE, recycle: true });
+    } catch (err) {
+      await loading.catch(() => {});
+      throw err;
+    }
+    let previous: Awaited<typeof loading>;
+    try {
+      previous = await loading;
+    } catch (err) {
+      await reader.close();
+      throw err;
+    }
     const encoder = new ExchangeBufferEncoder({
       format: entry.meta.transmissionFormat,
       exchangeBufferSize: parameters.exchangeBufferSize,
@@ -51,7 +67,6 @@ export class OutgoingTransfer {
       startUnitCount: reader.start.units,
       startRecordCount: reader.start.records,
     });
-    const previous = await spool.loadCheckpoint(entry);
     // A fresh file accepted from 0 has nothing to remember yet (a missing checkpoint says the same).
     if (previous.acceptedRestartPosition !== restartPosition) {
       await spool.saveCheckpoint(entry, { ...previous, acceptedRestartPosition: restartPosition });

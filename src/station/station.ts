@@ -502,6 +502,7 @@ export class Station {
     await this.services.processor?.close();
     await this.services.security?.close();
     await this.services.history.close();
+    await this.services.spool.close();
     await releaseLock(this.#lockPath);
   }
 }

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { mkdirDurable, moveNoReplace, readJsonIfExists, removeInterruptedWrites, removeTreeDetached, tempNameFor, writeJsonAtomic } from '../../src/files/durable-fs.ts';
+import { forgetEnsuredDirs, fsyncDirShared, mkdirDurable, mkdirDurableOnce, moveNoReplace, readJsonIfExists, removeInterruptedWrites, tempNameFor, writeJsonAtomic } from '../../src/files/durable-fs.ts';
 import { tempDir } from './helpers.ts';
 
 test('mkdirDurable creates nested directories, also from a relative path', async (t) => {
@@ -54,13 +54,28 @@ test('removeInterruptedWrites removes the temp files a crash left behind, and no
   assert.deepEqual(await removeInterruptedWrites(join(dir, 'absent')), []);
 });
 
-test('removeTreeDetached removes a small flat tree in this process (no `rm` started per small spool entry)', async (t) => {
+test('fsyncDirShared: callers while an fsync runs share the one that starts after it', async (t) => {
   const dir = await tempDir(t);
-  const small = join(dir, 'small');
-  await mkdir(small);
-  await writeFile(join(small, 'data'), Buffer.alloc(1024, 1));
-  await writeFile(join(small, 'meta.json'), '{}');
-  await removeTreeDetached(small);
-  // Settled means gone: a detached `rm` would only have been started by now.
-  await assert.rejects(stat(small), { code: 'ENOENT' });
+  const first = fsyncDirShared(dir);
+  const later = Array.from({ length: 5 }, () => fsyncDirShared(dir));
+  assert.notEqual(later[0], first, 'a change made while an fsync runs needs one that starts after it');
+  for (const p of later) assert.equal(p, later[0], 'every caller meanwhile shares that one');
+  await Promise.all([first, ...later]);
+  const again = fsyncDirShared(dir);
+  assert.notEqual(again, later[0], 'none running: a new one starts');
+  await again;
+  await assert.rejects(fsyncDirShared(join(dir, 'missing')), { code: 'OFTP_ERR_IO' });
+});
+
+test('mkdirDurableOnce checks a folder once per process; forgetEnsuredDirs makes it check again', async (t) => {
+  const dir = await tempDir(t);
+  const folder = join(dir, 'inbox', 'acme');
+  await mkdirDurableOnce(folder, 0o750);
+  assert.equal((await stat(folder)).mode & 0o777, 0o750);
+  await rm(join(dir, 'inbox'), { recursive: true });
+  await mkdirDurableOnce(folder);
+  await assert.rejects(stat(folder), { code: 'ENOENT' }, 'known: not looked at again');
+  forgetEnsuredDirs();
+  await mkdirDurableOnce(folder);
+  assert.ok((await stat(folder)).isDirectory());
 });

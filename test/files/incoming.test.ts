@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { sha256File } from '../../src/files/file-digest.ts';
@@ -268,4 +268,24 @@ test('one open per identity; overlapping calls are refused', async (t) => {
   await file.close();
   const again = await openIncoming(partials, IDENTITY, spec);
   await again.discard();
+});
+
+test('folders removed while the station runs are made again: the next file is still delivered', async (t) => {
+  const dir = await tempDir(t);
+  const inbox = join(dir, 'inbox', 'acme');
+  const partials = join(dir, 'partials', 'acme');
+  const spec: IncomingSpec = { format: 'U', maxRecordSize: 0, fileSize: 1, restartPosition: 0 };
+  const receive = async (name: string) => {
+    const file = await openIncoming(partials, { ...IDENTITY, datasetName: name }, spec);
+    await file.write(Buffer.from(name));
+    return (await file.commit(inbox, name)).path;
+  };
+  await receive('ONE');
+  // An operator clears the inbox between two files (the commit finds it gone), then the partials.
+  await rm(join(dir, 'inbox'), { recursive: true });
+  assert.equal(await readFile(await receive('TWO'), 'utf8'), 'TWO');
+  await receive('THREE');
+  await rm(join(dir, 'partials'), { recursive: true });
+  assert.equal(await readFile(await receive('FOUR'), 'utf8'), 'FOUR');
+  assert.deepEqual(await visibleNames(inbox), ['FOUR', 'THREE', 'TWO']);
 });

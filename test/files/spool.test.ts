@@ -312,3 +312,16 @@ test('remove with lingerMs: removals within the linger share one folder fsync; e
     ['D'],
   );
 });
+
+test('a removed entry leaves the queue at once; its files are deleted after removals pause, or at close()', async (t) => {
+  const dir = await tempDir(t);
+  const root = join(dir, 'spool');
+  const spool = await Spool.open(root);
+  const entry = await spool.enqueue(await writeSource(dir, 'u', Buffer.alloc(4096, 1)), meta());
+  await spool.remove(entry);
+  assert.deepEqual(await spool.list('acme'), []);
+  await assert.rejects(stat(entry.dir), { code: 'ENOENT' });
+  assert.equal((await readdir(join(root, '.trash'))).length, 1, 'deleted later, out of the way of the next file');
+  await spool.close();
+  assert.deepEqual(await readdir(join(root, '.trash')), []);
+});
