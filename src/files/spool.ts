@@ -131,6 +131,11 @@ export class Spool {
     this.#sequence = sequence;
   }
 
+  /** The sequence number of the last entry numbered (enqueue numbers each before its first await). */
+  get lastSequence(): number {
+    return this.#sequence;
+  }
+
   /** Opens (creating if needed) the spool in `dir`, clearing leftovers of interrupted work. */
   static async open(dir: string, options: SpoolOptions = {}): Promise<Spool> {
     await mkdirDurable(dir);

@@ -1,7 +1,10 @@
 // SFIDDATE / SFIDTIME allocation (RFC 5024 §1.5.2, §5.3.3): 'CCYYMMDD' and 'HHMMSScccc', where the
 // counter cccc (0001-9999) makes the stamp unique for this station within one second.
 // Stamps never repeat and never go backwards, even across restarts and clock steps:
-// - the last stamp issued is persisted (state file) before a new one is returned. The file holds two
+// - a stamp at least as late as the last one issued is persisted (state file) before that one is
+//   returned: a stamp and the next RESERVE-1 counters of its second, so that files queued together
+//   (a send of 1,000 small files) need one write per RESERVE stamps; a restart continues after the
+//   persisted stamp, so at most RESERVE-1 counters are skipped, never reused. The file holds two
 //   fixed-size slots, each with a sequence number and a checksum, written in turn in place with
 //   O_DSYNC: a torn write can only spoil the slot being written, whose stamp was never returned, and
 //   the other slot still holds the previous one. (Each allocation used to write a new file, fsync it,
@@ -44,6 +47,9 @@ interface State {
 }
 
 const pad = (n: number, width: number) => String(n).padStart(width, '0');
+
+/** Counters persisted ahead with each write (see the top of the file). */
+const RESERVE = 64;
 
 /** Bytes per slot of the state file (two slots): one JSON line, padded with spaces. */
 const SLOT = 96;
@@ -101,6 +107,8 @@ export class TimestampAllocator {
   /** Last issued: 'CCYYMMDDHHMMSS' and its counter. */
   #lastSeconds: string;
   #lastCounter: number;
+  /** The persisted stamp, 'CCYYMMDDHHMMSScccc': stamps up to it may be issued without a write. */
+  #persisted: string;
   #tail: Promise<unknown> = Promise.resolve();
   /** Sequence of the newest slot; undefined until the file is in the slotted format. */
   #seq: number | undefined;
@@ -112,6 +120,7 @@ export class TimestampAllocator {
     this.#utc = options.utc ?? false;
     this.#lastSeconds = state ? state.date + state.time.slice(0, 6) : '00000000000000';
     this.#lastCounter = state ? Number(state.time.slice(6)) : 0;
+    this.#persisted = this.#lastSeconds + pad(this.#lastCounter, 4);
   }
 
   /** Opens (or creates) the allocator whose last issued stamp is persisted in `stateFile`. */
@@ -172,7 +181,12 @@ export class TimestampAllocator {
       counter = 1;
     }
     const stamp = { date: seconds.slice(0, 8), time: seconds.slice(8) + pad(counter, 4) };
-    await this.#persist({ version: 1, ...stamp });
+    if (seconds + pad(counter, 4) > this.#persisted) {
+      // A whole-second stamp is persisted as it is: counters after it are issued in a later second.
+      const ahead = wholeSecond ? counter : Math.min(9999, counter + RESERVE - 1);
+      await this.#persist({ version: 1, date: stamp.date, time: seconds.slice(8) + pad(ahead, 4) });
+      this.#persisted = seconds + pad(ahead, 4);
+    }
     this.#lastSeconds = seconds;
     this.#lastCounter = counter;
     return stamp;

@@ -30,12 +30,13 @@ test('uniqueness survives a restart and a clock stepped backwards', async (t) =>
   const first = await TimestampAllocator.open(file, { now: at('2024-03-01T08:00:00Z'), utc: true });
   await first.allocate();
   assert.deepEqual(await first.allocate(), { date: '20240301', time: '0800000002' });
-  // "restart": a new instance on the same state file, same second
+  // "restart": a new instance on the same state file, same second: after the counters the first
+  // reserved (0001–0064), which it may have issued
   const second = await TimestampAllocator.open(file, { now: at('2024-03-01T08:00:00Z'), utc: true });
-  assert.deepEqual(await second.allocate(), { date: '20240301', time: '0800000003' });
-  // clock stepped back an hour: continue after the last stamp, never repeat
+  assert.deepEqual(await second.allocate(), { date: '20240301', time: '0800000065' });
+  // clock stepped back an hour: continue after the last reservation, never repeat
   const third = await TimestampAllocator.open(file, { now: at('2024-03-01T07:00:00Z'), utc: true });
-  assert.deepEqual(await third.allocate(), { date: '20240301', time: '0800000004' });
+  assert.deepEqual(await third.allocate(), { date: '20240301', time: '0800000129' });
 });
 
 test('counter 9999 moves on to the next second, across midnight and year end', async (t) => {

@@ -1,0 +1,101 @@
+// `oftp2 send PARTNER FILE…` against a real `oftp2 serve`: the session starts while the files are
+// queued and sends them in the order given; a file that cannot be queued stops the queueing (files
+// already being queued beside it finish), every file queued is sent, its error is told, the exit is 1.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { freePort } from '../free-port.ts';
+
+const main = join(import.meta.dirname, '../../src/cli/main.ts');
+
+function oftp2(args: string[], timeoutMs = 30_000): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [main, ...args], { env: { ...process.env, OFTP2_DEBUG: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => {
+      stdout += c;
+    });
+    child.stderr.setEncoding('utf8').on('data', (c: string) => {
+      stderr += c;
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+  });
+}
+
+async function stations(t: import('node:test').TestContext) {
+  const root = await mkdtemp(join(tmpdir(), 'oftp2-send-'));
+  const port = await freePort();
+  const plant = join(root, 'plant');
+  const supplier = join(root, 'supplier');
+  for (const args of [
+    ['init', '-d', plant, '--odette-id', 'O0013000000PLANT', '--port', String(port)],
+    ['init', '-d', supplier, '--odette-id', 'O0013000000SUPPLIER', '--port', String(await freePort())],
+    ['partner', 'add', 'supplier', '-d', plant, '--odette-id', 'O0013000000SUPPLIER', '--password-out', 'PLANTPW', '--password-in', 'SUPPW'],
+    ['partner', 'add', 'plant', '-d', supplier, '--odette-id', 'O0013000000PLANT', '--password-out', 'SUPPW', '--password-in', 'PLANTPW', '--host', '127.0.0.1', '--port', String(port)],
+  ]) {
+    const r = await oftp2(args);
+    assert.equal(r.status, 0, r.stderr);
+  }
+  const serve = spawn(process.execPath, [main, 'serve', '-d', plant], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  serve.stdout.setEncoding('utf8').on('data', (c: string) => {
+    log += c;
+  });
+  const exited = new Promise((resolve) => serve.on('close', resolve));
+  t.after(async () => {
+    serve.kill('SIGTERM');
+    await exited;
+    await rm(root, { recursive: true, force: true });
+  });
+  const until = Date.now() + 20_000;
+  while (!log.includes('"msg":"listening"')) {
+    if (Date.now() > until) assert.fail(`serve did not listen:\n${log}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return { root, supplier, inbox: join(plant, 'inbox', 'supplier'), log: () => log };
+}
+
+test('send queues and sends its files in one session, in the order given', async (t) => {
+  const s = await stations(t);
+  const names = ['C1.TXT', 'A2.TXT', 'B3.TXT', 'D4.TXT'];
+  const files = [];
+  for (const name of names) {
+    const path = join(s.root, name.toLowerCase());
+    await writeFile(path, `${name}\n`);
+    files.push(path);
+  }
+  const r = await oftp2(['send', 'plant', '-d', s.supplier, ...files]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /sent 4, received 0, failed 0/);
+  assert.deepEqual((await readdir(s.inbox)).filter((n) => !n.startsWith('.')).sort(), [...names].sort());
+  const order = [...s.log().matchAll(/"dataset":"([^"]+)"[^\n]*"msg":"Inbound: receiving file"/g)].map((m) => m[1]);
+  assert.deepEqual(order, names, 'offered in the order given');
+});
+
+test('a file that cannot be queued: every file queued is sent, its error is told, exit 1', async (t) => {
+  const s = await stations(t);
+  const good = join(s.root, 'good.txt');
+  const after = join(s.root, 'after.txt');
+  await writeFile(good, 'GOOD\n');
+  await writeFile(after, 'AFTER\n');
+  const missing = join(s.root, 'missing.txt');
+  const r = await oftp2(['send', 'plant', '-d', s.supplier, good, missing, after]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /missing\.txt/);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  // The three are queued side by side (up to 8 at once): the one after the missing file was already on its way.
+  const queued = [...r.stdout.matchAll(/^queued .* as (\S+)$/gm)].map((m) => m[1]);
+  assert.deepEqual(queued, ['GOOD.TXT', 'AFTER.TXT']);
+  assert.match(r.stdout, /sent 2, received 0, failed 0/);
+  assert.deepEqual((await readdir(s.inbox)).filter((n) => !n.startsWith('.')).sort(), ['AFTER.TXT', 'GOOD.TXT']);
+  assert.equal(await readFile(join(s.inbox, 'GOOD.TXT'), 'utf8'), 'GOOD\n');
+});
