@@ -20,8 +20,9 @@
 //                  --max-semi-space-size=1, and the peak RSS of an idle `oftp2 send` (loading the CLI).
 //                  Every run also reports each process's CPU time (user + system, all threads).
 //   c  small files 1,000 files of 1 KiB in one session, on disk (durable). files/s from `send`'s spawn
-//                  to its exit (spooling included), and from the receiver's first SFID to its session
-//                  end. --strace adds one untimed run under strace to count fsyncs per file.
+//                  to its exit (spooling included: `send` spools while its session runs), and from the
+//                  receiver's first SFID to its session end; the run with the median files/s of --runs.
+//                  --strace adds one untimed run under strace to count fsyncs per file.
 //   d  latency     connect → sessionReady, median of 20 sessions with nothing to send: the bench dials
 //                  `oftp2 serve` with the real engine and driver (scripts/lib/bench-setup.ts). Also the
 //                  wall time of `oftp2 send` with an empty spool (node start included), median of 5.
@@ -349,12 +350,24 @@ async function smallFiles(base: string, strace: boolean): Promise<Record<string,
   return result;
 }
 
+/** `runs` small-file runs on `base`; the run with the median files/s, and every run's files/s. */
+async function smallFilesMedian(base: string, label: string): Promise<{ median: Record<string, number>; all: number[] }> {
+  const results: Record<string, number>[] = [];
+  for (let run = 1; run <= runs; run++) {
+    const r = await smallFiles(base, false);
+    log(`c/${label} run ${run}: send ${r.send_ms} ms → ${r.files_per_s} files/s (spooling done after ${r.enqueue_ms} ms, beside the session); first SFID → session end ${r.first_sfid_to_end_ms} ms → ${r.session_files_per_s} files/s`);
+    results.push(r);
+  }
+  const sorted = [...results].sort((x, y) => x.files_per_s! - y.files_per_s!);
+  return { median: sorted[Math.floor((sorted.length - 1) / 2)]!, all: results.map((r) => r.files_per_s!) };
+}
+
 async function caseSmallFiles(): Promise<void> {
-  const disk = await smallFiles(diskBase, false);
-  log(`c/disk: ${SMALL_COUNT} × ${SMALL_SIZE} octets: send ${disk.send_ms} ms → ${disk.files_per_s} files/s (spooled after ${disk.enqueue_ms} ms); first SFID → session end ${disk.first_sfid_to_end_ms} ms → ${disk.session_files_per_s} files/s`);
-  const tmpfs = await smallFiles(TMPFS, false);
-  log(`c/tmpfs: send ${tmpfs.send_ms} ms → ${tmpfs.files_per_s} files/s; first SFID → session end → ${tmpfs.session_files_per_s} files/s`);
-  const line: Record<string, unknown> = { case: 'small_files', files: SMALL_COUNT, size: SMALL_SIZE, ...disk, tmpfs_files_per_s: tmpfs.files_per_s, tmpfs_session_files_per_s: tmpfs.session_files_per_s };
+  const { median: disk, all } = await smallFilesMedian(diskBase, 'disk');
+  log(`c/disk: ${SMALL_COUNT} × ${SMALL_SIZE} octets, median of ${runs}: ${disk.files_per_s} files/s (runs: ${all.join(', ')})`);
+  const { median: tmpfs } = await smallFilesMedian(TMPFS, 'tmpfs');
+  log(`c/tmpfs: median ${tmpfs.files_per_s} files/s; first SFID → session end → ${tmpfs.session_files_per_s} files/s`);
+  const line: Record<string, unknown> = { case: 'small_files', files: SMALL_COUNT, size: SMALL_SIZE, runs, ...disk, files_per_s_runs: all, tmpfs_files_per_s: tmpfs.files_per_s, tmpfs_session_files_per_s: tmpfs.session_files_per_s };
   if (withStrace) {
     const traced = await smallFiles(diskBase, true);
     log(`c/strace: fsync+fdatasync per file: send ${traced.fsyncs_per_file_send}, serve ${traced.fsyncs_per_file_serve} (untimed run)`);

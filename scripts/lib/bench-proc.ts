@@ -163,7 +163,8 @@ export class Registry {
   }
 
   removeDir(path: string): void {
-    rmSync(path, { recursive: true, force: true });
+    // Retried: a detached `rm` that `oftp2 send` left to empty its spool's trash may still be running.
+    rmSync(path, { recursive: true, force: true, maxRetries: 20, retryDelay: 50 });
     this.#dirs.delete(path);
   }
 

@@ -13,6 +13,8 @@
 import { mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { constants } from 'node:fs';
+import { fsyncDir } from '../files/durable-fs.ts';
 
 export type TransferDirection = 'out' | 'in';
 export type TransferState =
@@ -217,7 +219,7 @@ export class TransferHistory {
     return written;
   }
 
-  /** Writes what is pending, each month's lines in one write and one fsync, until nothing is left. */
+  /** Writes what is pending, each month's lines in one durable write (O_DSYNC), until nothing is left. */
   async #flush(): Promise<void> {
     try {
       while (this.#pending.length > 0) {
@@ -230,8 +232,8 @@ export class TransferHistory {
           const run = batch.slice(start, end);
           try {
             const handle = await this.#handleFor(run[0]!.month);
+            // One system call, one thread-pool round trip: durable when it returns (O_DSYNC).
             await handle.write(run.map((w) => w.line).join(''));
-            await handle.datasync();
           } catch (err) {
             for (const w of run) w.reject(err);
             start = end;
@@ -258,7 +260,20 @@ export class TransferHistory {
   async #handleFor(month: string): Promise<FileHandle> {
     if (this.#segment?.month === month) return this.#segment.handle;
     await this.#segment?.handle.close();
-    const handle = await open(join(this.#dir, `${month}.jsonl`), 'a+', 0o600);
+    // Appends are durable when written (O_DSYNC: the data and the size, as write + fdatasync). A new
+    // segment's name is made durable once.
+    const path = join(this.#dir, `${month}.jsonl`);
+    const flags = constants.O_RDWR | constants.O_APPEND | constants.O_DSYNC;
+    let handle: FileHandle;
+    let created = false;
+    try {
+      handle = await open(path, flags | constants.O_CREAT | constants.O_EXCL, 0o600);
+      created = true;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'EEXIST') throw err;
+      handle = await open(path, flags);
+    }
+    if (created) await fsyncDir(this.#dir);
     // A line torn by a power loss must not swallow the next record: start on a fresh line.
     const { size } = await handle.stat();
     if (size > 0) {
