@@ -10,7 +10,7 @@
 import { readdir, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Eerp, Nerp } from '../protocol/command-types.ts';
-import { fsyncDir, mkdirDurable, readJsonIfExists, tempNameFor, unlinkDurable, writeJsonAtomic, writeNewFileSynced } from './durable-fs.ts';
+import { fsyncDir, mkdirDurable, mkdirDurableOnce, readJsonIfExists, tempNameFor, unlinkDurable, writeJsonAtomic, writeNewFileSynced } from './durable-fs.ts';
 import { badArgument, errnoCode, ioError } from './file-errors.ts';
 import { assertSafeFileName, identityKey } from './naming.ts';
 
@@ -155,7 +155,7 @@ export class PendingReceiptStore {
     for (const add of batch) {
       try {
         const partnerDir = join(this.dir, add.partner);
-        await mkdirDurable(partnerDir);
+        await mkdirDurableOnce(partnerDir);
         const suffix = `${add.receipt.cmd}-${identityKey(add.receipt)}`;
         const index = await this.#indexFor(add.partner);
         const existing = index.bySuffix.get(`${suffix}.json`);
@@ -175,13 +175,13 @@ export class PendingReceiptStore {
     try {
       // Data durable before any name: each file written and fsynced (all at once), then the renames.
       await Promise.all(prepared.map((p) => writeNewFileSynced(p.temp, `${JSON.stringify(p.file, null, 1)}\n`)));
-      for (const p of prepared) {
-        try {
-          await rename(p.temp, join(p.partnerDir, p.name));
-        } catch (err) {
-          throw ioError('rename', p.temp, err);
-        }
-      }
+      await Promise.all(
+        prepared.map((p) =>
+          rename(p.temp, join(p.partnerDir, p.name)).catch((err) => {
+            throw ioError('rename', p.temp, err);
+          }),
+        ),
+      );
       await Promise.all([...new Set(prepared.map((p) => p.partnerDir))].map((dir) => fsyncDir(dir)));
     } catch (err) {
       await Promise.all(prepared.map((p) => unlink(p.temp).catch(() => {})));

@@ -21,7 +21,8 @@ import {
   validateIdentity,
 } from '../files/index.ts';
 import { RemoteProtocolError } from '../errors.ts';
-import { mkdirDurableOnce } from '../files/durable-fs.ts';
+import { forgetEnsuredDirs, mkdirDurableOnce } from '../files/durable-fs.ts';
+import { errnoCode } from '../files/file-errors.ts';
 import type { Sfid } from '../protocol/command-types.ts';
 import { ExchangeBufferDecoder } from '../protocol/exchange-buffer-decoder.ts';
 import { FileReason } from '../protocol/reason-codes.ts';
@@ -177,11 +178,19 @@ export async function decideIncoming(sfid: Sfid, policy: ReceivingPolicy, parame
   }
   // A secured file for us is received into the processing area and opened into the inbox after EFPA.
   const receiveDir = policy.processingDir !== undefined && isSecuredForUs(sfid, policy.stationId) ? policy.processingDir : policy.inboxDir;
-  await mkdirDurableOnce(policy.inboxDir, 0o750);
-  if (receiveDir !== policy.inboxDir) await mkdirDurableOnce(receiveDir, 0o700);
   const partialDir = defaultPartialDir(receiveDir);
-  // The partial's checkpoint (a resumed file needs less room) and the free space, read at once.
-  const [saved, figures] = await Promise.all([readIncomingCheckpoint(partialDir, identity), spaceFigures(receiveDir)]);
+  const look = async () => {
+    await mkdirDurableOnce(policy.inboxDir, 0o750);
+    if (receiveDir !== policy.inboxDir) await mkdirDurableOnce(receiveDir, 0o700);
+    // The partial's checkpoint (a resumed file needs less room) and the free space, read at once.
+    return Promise.all([readIncomingCheckpoint(partialDir, identity), spaceFigures(receiveDir)]);
+  };
+  const [saved, figures] = await look().catch((err) => {
+    // The folder was removed since it was made (an operator cleared the inbox): made again, once.
+    if (errnoCode((err as { cause?: unknown }).cause) !== 'ENOENT') throw err;
+    forgetEnsuredDirs();
+    return look();
+  });
   const space = decideIncomingSpace(sfid.fileSize, figures, policy.space, checkpointOctets(saved));
   if (!space.accept) return refuse(space.reason, space.retry, space.text);
   let file: IncomingFile;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFile, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { FileRefusedError } from '../../src/files/file-errors.ts';
@@ -324,4 +324,16 @@ test('a removed entry leaves the queue at once; its files are deleted after remo
   assert.equal((await readdir(join(root, '.trash'))).length, 1, 'deleted later, out of the way of the next file');
   await spool.close();
   assert.deepEqual(await readdir(join(root, '.trash')), []);
+});
+
+test('a partner folder removed while the spool is open is made again at the next enqueue', async (t) => {
+  const dir = await tempDir(t);
+  const root = join(dir, 'spool');
+  const spool = await Spool.open(root);
+  await spool.remove(await spool.enqueue(await writeSource(dir, 'one', Buffer.from('one')), meta()));
+  await rm(join(root, 'acme'), { recursive: true });
+  const entry = await spool.enqueue(await writeSource(dir, 'two', Buffer.from('two')), { ...meta(), datasetName: 'TWO' });
+  assert.deepEqual(await readFile(entry.dataPath, 'utf8'), 'two');
+  assert.deepEqual((await spool.list('acme')).map((e) => e.meta.datasetName), ['TWO']);
+  await spool.close();
 });
