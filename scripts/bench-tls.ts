@@ -21,6 +21,8 @@
 //           (spooled by a `send` while B was down, untimed): timed from the spawn of send to its exit,
 //           i.e. node start, TLS handshake, the session, the receiver's fsync, EFPA, the EERP and the
 //           release. Also timed: `oftp2 send bee FILE` that spools the file itself (with_spooling).
+//           SFID→EFPA (from the receiver's log) is printed beside each: the file's own transfer, without
+//           node's start, the handshake, the EERP and the exit.
 //   tcp     the same queued send between a second pair of stations over plain TCP: what TLS costs
 //           the session (tls_over_tcp = TCP time / TLS time), apart from what the session costs.
 // ratio = ideal time / oftp2 time (target ≥ 0.8), median of --runs (default 3). The delivered file is
@@ -319,6 +321,8 @@ async function main(): Promise<void> {
   const ideal: number[] = [];
   const idealReused: number[] = [];
   const queued: number[] = [];
+  /** SFID→EFPA (receiver's log), per case. */
+  const transfers: Record<string, number[]> = {};
   const spooling: number[] = [];
   const tcp: number[] = [];
   let pipeProtocol = '';
@@ -372,7 +376,11 @@ async function main(): Promise<void> {
       rmSync(delivered.path);
       const ms = sendExit - send.startedAt;
       into.push(ms);
-      console.log(`run ${run}: oftp2 send ${label === 'tcp' ? 'over plain TCP (queued)' : `over TLS (${label})`} ${round(ms)} ms (${mbps(octets, ms)} MB/s${label === 'tcp' ? '' : `, ${sessionProtocol}`})`);
+      // The file's own transfer, from the receiver's log: SFID taken to the commit before EFPA.
+      const receiving = log.find((l) => l.msg === 'Inbound: receiving file');
+      const transferMs = receiving ? Date.parse(String(delivered.time)) - Date.parse(String(receiving.time)) : Number.NaN;
+      (transfers[label] ??= []).push(transferMs);
+      console.log(`run ${run}: oftp2 send ${label === 'tcp' ? 'over plain TCP (queued)' : `over TLS (${label})`} ${round(ms)} ms (${mbps(octets, ms)} MB/s${label === 'tcp' ? '' : `, ${sessionProtocol}`}); SFID→EFPA ${transferMs} ms (${mbps(octets, transferMs)} MB/s)`);
     }
   }
   const idealMs = median(ideal);
@@ -406,6 +414,9 @@ async function main(): Promise<void> {
       tcp_ms: round(tcpMs),
       tcp_mbps: mbps(octets, tcpMs),
       tls_over_tcp: round(tcpMs / queuedMs, 3),
+      sfid_to_efpa_ms: round(median(transfers.queued ?? [])),
+      sfid_to_efpa_mbps: mbps(octets, median(transfers.queued ?? [])),
+      tcp_sfid_to_efpa_mbps: mbps(octets, median(transfers.tcp ?? [])),
       certificate: new X509Certificate(readFileSync(b.cert)).publicKey.asymmetricKeyDetails?.modulusLength,
     }),
   );
