@@ -1,32 +1,14 @@
 // The `oftp2` command as a process, from the source tree: output, exit codes, no stack traces.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { VERSION } from '../../src/version.ts';
+import { MAIN as main, runOftp2 } from './oftp2-process.ts';
 
-const main = join(import.meta.dirname, '../../src/cli/main.ts');
-
-function oftp2(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [main, ...args], {
-      env: { ...process.env, OFTP2_DEBUG: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+const oftp2 = (...args: string[]) => runOftp2(args);
 
 function assertOneLine(stderr: string): void {
   assert.equal(stderr.split('\n').length, 2, `one line expected: ${JSON.stringify(stderr)}`);

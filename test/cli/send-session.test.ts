@@ -8,28 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { freePort } from '../free-port.ts';
+import { MAIN, runOftp2 } from './oftp2-process.ts';
 
-const main = join(import.meta.dirname, '../../src/cli/main.ts');
-
-function oftp2(args: string[], timeoutMs = 30_000): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [main, ...args], { env: { ...process.env, OFTP2_DEBUG: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => {
-      stdout += c;
-    });
-    child.stderr.setEncoding('utf8').on('data', (c: string) => {
-      stderr += c;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
+const oftp2 = (args: string[]) => runOftp2(args, 30_000);
 
 async function stations(t: import('node:test').TestContext) {
   const root = await mkdtemp(join(tmpdir(), 'oftp2-send-'));
@@ -45,7 +26,7 @@ async function stations(t: import('node:test').TestContext) {
     const r = await oftp2(args);
     assert.equal(r.status, 0, r.stderr);
   }
-  const serve = spawn(process.execPath, [main, 'serve', '-d', plant], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const serve = spawn(process.execPath, [MAIN, 'serve', '-d', plant], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   serve.stdout.setEncoding('utf8').on('data', (c: string) => {
     log += c;
