@@ -1,7 +1,11 @@
 // Session benchmark: two real `oftp2` processes over loopback TCP (`serve` on 127.0.0.1 with a free
 // port, `send` from a second data directory), beside a raw TCP pipe of the same octets.
 //
-//   npm run bench -- [--quick] [--runs N] [--only a,b,c,d] [--disk DIR] [--strace]
+//   npm run bench -- [--quick] [--runs N] [--only a,b,c,d] [--disk DIR] [--cli binary|source] [--strace]
+//
+// `oftp2` is the single binary as shipped (dist/oftp2, built by scripts/build.ts at the start: what a
+// station runs), or with --cli source `node src/cli/main.ts` (type stripping, no code cache: each
+// process starts about 60 ms later).
 //
 // Cases (each ends with one JSON line; the last line of the run is one JSON object with every figure):
 //   a  throughput  a 1 GiB U file of random octets (256 MiB with --quick), on disk (under --disk,
@@ -16,13 +20,16 @@
 //                  the sends of a run go back to back), then the median over --runs.
 //   b  memory      peak RSS (process.resourceUsage().maxRSS, printed by OFTP2_REPORT_RSS=1 at exit) of
 //                  send and serve in the 1 GiB runs, and of one 4 GiB run on disk (skipped by --quick).
-//                  Also the same 1 GiB send with the code as shipped (esbuild bundle of src/cli/main.ts,
-//                  as scripts/build.ts makes it, so no type stripping), plain and with
-//                  --max-semi-space-size=1, and the peak RSS of an idle `oftp2 send` (loading the CLI).
+//                  The binary's file is out of the page cache at the start (as on a box after a restart:
+//                  a process maps the pages it runs); one more 1 GiB send with every page of it cached
+//                  (right after a build or a copy, the kernel maps cached neighbours too: more RSS).
+//                  Also the peak RSS of an idle `oftp2 send` (loading the CLI).
 //                  Every run also reports each process's CPU time (user + system, all threads).
 //   c  small files 1,000 files of 1 KiB in one session, on disk (durable). files/s from `send`'s spawn
 //                  to its exit (spooling included: `send` spools while its session runs), and from the
 //                  receiver's first SFID to its session end; the run with the median files/s of --runs.
+//                  Also the same with the files queued beforehand (`send` run once while the partner is
+//                  down), as a gateway's outbox queues them: the session without spooling beside it.
 //                  --strace adds one untimed run under strace to count fsyncs per file.
 //   d  latency     connect → sessionReady, median of 20 sessions with nothing to send: the bench dials
 //                  `oftp2 serve` with the real engine and driver (scripts/lib/bench-setup.ts). Also the
@@ -32,7 +39,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
-import { buildBundle } from './lib/bench-bundle.ts';
+import { dropFromCache, shippedBinary } from './lib/bench-binary.ts';
 import { makeRandomFile, makeSmallFiles, sha256 } from './lib/bench-data.ts';
 import { runPipe } from './lib/bench-pipe.ts';
 import { GiB, MB, MiB, median, Registry, round } from './lib/bench-proc.ts';
@@ -48,11 +55,11 @@ const option = (name: string) => {
 for (let i = 0; i < args.length; i++) {
   const a = args[i]!;
   if (a === '--quick' || a === '--strace') continue;
-  if ((a === '--runs' || a === '--only' || a === '--disk') && args[i + 1] !== undefined) {
+  if ((a === '--runs' || a === '--only' || a === '--disk' || a === '--cli') && args[i + 1] !== undefined) {
     i++;
     continue;
   }
-  console.error(`bench-session: unknown argument ${a} (use --quick, --runs N, --only a,b,c,d, --disk DIR, --strace)`);
+  console.error(`bench-session: unknown argument ${a} (use --quick, --runs N, --only a,b,c,d, --disk DIR, --cli binary|source, --strace)`);
   process.exit(2);
 }
 const quick = args.includes('--quick');
@@ -72,7 +79,13 @@ if (!Number.isInteger(runs) || runs < 1) {
   process.exit(2);
 }
 
-const oftp: OftpCli = { exe: process.execPath, args: [join(root, 'src/cli/main.ts')], label: 'node src/cli/main.ts' };
+const cliKind = option('--cli') ?? 'binary';
+if (cliKind !== 'binary' && cliKind !== 'source') {
+  console.error('bench-session: --cli is binary or source');
+  process.exit(2);
+}
+// The product as shipped (the single binary, built now by scripts/build.ts), or the source tree.
+const oftp: OftpCli = cliKind === 'binary' ? shippedBinary(root) : { exe: process.execPath, args: [join(root, 'src/cli/main.ts')], label: 'node src/cli/main.ts' };
 const registry = new Registry();
 const summary: Record<string, unknown> = { bench: 'session' };
 
@@ -283,22 +296,22 @@ async function caseMemory(oneGiB: Throughput[]): Promise<void> {
   line.rss_empty_send_mb = empty;
   summary.rss_empty_send_mb = empty;
 
-  // The same code as shipped (esbuild bundle, no type stripping), plain and with a small young generation.
-  const dir = registry.tempDir(mkdtempSync(join(TMPFS, 'oftp2-bench-')));
-  const bundle = await buildBundle(join(dir, 'bundle'));
-  const source = join(dir, 'source.bin');
-  await makeRandomFile(source, BIG);
-  for (const [key, flags] of [['bundle', []], ['bundle_semi1', ['--max-semi-space-size=1']]] as const) {
-    const cli: OftpCli = { exe: process.execPath, args: [...flags, bundle], label: `node ${flags.join(' ')} app.cjs` };
-    const r = await sendBig(join(dir, `run-${key}`), source, undefined, false, cli);
-    const idle = await baselineRss(cli);
-    log(`b/${key} (${cli.label}), ${BIG / MiB} MiB on tmpfs: peak RSS send ${mib(r.sendRssMiB)} MiB, serve ${mib(r.serveRssMiB)} MiB; with nothing to send ${idle} MiB`);
-    line[`rss_send_mb_${key}`] = round(r.sendRssMiB ?? Number.NaN);
-    line[`rss_serve_mb_${key}`] = round(r.serveRssMiB ?? Number.NaN);
-    line[`rss_empty_send_mb_${key}`] = idle;
-    summary[`rss_mb_${key}`] = Math.max(line[`rss_send_mb_${key}`] as number, line[`rss_serve_mb_${key}`] as number);
+  // The binary with every page of its file in the page cache (as right after it is built or copied):
+  // the kernel then maps the cached neighbours of each page a process touches (fault-around), so the
+  // same process shows more file-backed RSS than on a box where only the pages it runs were read.
+  if (cliKind === 'binary') {
+    const dir = registry.tempDir(mkdtempSync(join(TMPFS, 'oftp2-bench-')));
+    const source = join(dir, 'source.bin');
+    await makeRandomFile(source, BIG);
+    readFileSync(oftp.exe); // every page of the binary into the cache
+    const r = await sendBig(join(dir, 'run-cached'), source, undefined, false);
+    log(`b/binary, whole file cached, ${BIG / MiB} MiB on tmpfs: peak RSS send ${mib(r.sendRssMiB)} MiB, serve ${mib(r.serveRssMiB)} MiB`);
+    line.rss_send_mb_binary_cached = round(r.sendRssMiB ?? Number.NaN);
+    line.rss_serve_mb_binary_cached = round(r.serveRssMiB ?? Number.NaN);
+    summary.rss_mb_binary_cached = Math.max(line.rss_send_mb_binary_cached as number, line.rss_serve_mb_binary_cached as number);
+    dropFromCache(oftp.exe);
+    registry.removeDir(dir);
   }
-  registry.removeDir(dir);
   console.log(JSON.stringify(line));
 }
 
@@ -313,10 +326,16 @@ async function baselineRss(cli: OftpCli): Promise<number> {
   return round(send.reportedMaxRssMiB() ?? Number.NaN);
 }
 
-async function smallFiles(base: string, strace: boolean): Promise<Record<string, number>> {
+async function smallFiles(base: string, strace: boolean, queuedFirst = false): Promise<Record<string, number>> {
   const dir = registry.tempDir(mkdtempSync(join(base, 'oftp2-bench-')));
   const files = await makeSmallFiles(join(dir, 'files'), SMALL_COUNT, SMALL_SIZE);
   const pair = await createPair(registry, oftp, join(dir, 'stations'));
+  if (queuedFirst) {
+    // Queued beforehand (untimed): `send` while the partner is down spools them and exits 1.
+    const q = spawnSend(registry, oftp, pair, files);
+    const e = await q.exit(900_000);
+    if (e.code !== 1 || q.stdout.filter((l) => l.text.startsWith('queued ')).length !== SMALL_COUNT) throw new Error(`queueing failed\n${q.describe()}`);
+  }
   syncDisks();
   let serveCli = oftp;
   let sendCli = oftp;
@@ -327,7 +346,7 @@ async function smallFiles(base: string, strace: boolean): Promise<Record<string,
     sendCli = wrap(traceOut.send);
   }
   const serve = await startServe(registry, serveCli, pair);
-  const send = spawnSend(registry, sendCli, pair, files);
+  const send = spawnSend(registry, sendCli, pair, queuedFirst ? [] : files);
   const exit = await send.success(900_000);
   await stopServe(serve);
   const inbox = join(pair.b, 'inbox', 'ay');
@@ -361,10 +380,10 @@ async function smallFiles(base: string, strace: boolean): Promise<Record<string,
 }
 
 /** `runs` small-file runs on `base`; the run with the median files/s, and every run's files/s. */
-async function smallFilesMedian(base: string, label: string): Promise<{ median: Record<string, number>; all: number[] }> {
+async function smallFilesMedian(base: string, label: string, queuedFirst = false): Promise<{ median: Record<string, number>; all: number[] }> {
   const results: Record<string, number>[] = [];
   for (let run = 1; run <= runs; run++) {
-    const r = await smallFiles(base, false);
+    const r = await smallFiles(base, false, queuedFirst);
     log(`c/${label} run ${run}: send ${r.send_ms} ms → ${r.files_per_s} files/s (spooling done after ${r.enqueue_ms} ms, beside the session); first SFID → session end ${r.first_sfid_to_end_ms} ms → ${r.session_files_per_s} files/s`);
     results.push(r);
   }
@@ -375,9 +394,22 @@ async function smallFilesMedian(base: string, label: string): Promise<{ median: 
 async function caseSmallFiles(): Promise<void> {
   const { median: disk, all } = await smallFilesMedian(diskBase, 'disk');
   log(`c/disk: ${SMALL_COUNT} × ${SMALL_SIZE} octets, median of ${runs}: ${disk.files_per_s} files/s (runs: ${all.join(', ')})`);
+  const { median: queued, all: queuedAll } = await smallFilesMedian(diskBase, 'disk, queued beforehand', true);
+  log(`c/disk, queued beforehand: median ${queued.files_per_s} files/s (runs: ${queuedAll.join(', ')}); first SFID → session end → ${queued.session_files_per_s} files/s`);
   const { median: tmpfs } = await smallFilesMedian(TMPFS, 'tmpfs');
   log(`c/tmpfs: median ${tmpfs.files_per_s} files/s; first SFID → session end → ${tmpfs.session_files_per_s} files/s`);
-  const line: Record<string, unknown> = { case: 'small_files', files: SMALL_COUNT, size: SMALL_SIZE, runs, ...disk, files_per_s_runs: all, tmpfs_files_per_s: tmpfs.files_per_s, tmpfs_session_files_per_s: tmpfs.session_files_per_s };
+  const line: Record<string, unknown> = {
+    case: 'small_files',
+    files: SMALL_COUNT,
+    size: SMALL_SIZE,
+    runs,
+    ...disk,
+    files_per_s_runs: all,
+    queued_files_per_s: queued.files_per_s,
+    queued_session_files_per_s: queued.session_files_per_s,
+    tmpfs_files_per_s: tmpfs.files_per_s,
+    tmpfs_session_files_per_s: tmpfs.session_files_per_s,
+  };
   if (withStrace) {
     const traced = await smallFiles(diskBase, true);
     log(`c/strace: fsync+fdatasync per file: send ${traced.fsyncs_per_file_send}, serve ${traced.fsyncs_per_file_serve} (untimed run)`);
@@ -388,6 +420,7 @@ async function caseSmallFiles(): Promise<void> {
   }
   summary.files_per_s = disk.files_per_s;
   summary.session_files_per_s = disk.session_files_per_s;
+  summary.queued_files_per_s = queued.files_per_s;
   summary.tmpfs_files_per_s = tmpfs.files_per_s;
   console.log(JSON.stringify(line));
 }

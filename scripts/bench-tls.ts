@@ -1,7 +1,10 @@
 // TLS benchmark (RFC 5024 §2.3): a 1 GiB U file over TLS between two `oftp2` processes, beside a raw
 // TLS pipe of the same octets in the same run.
 //
-//   npm run bench:tls -- [--mib N] [--runs N] [--disk DIR]
+//   npm run bench:tls -- [--mib N] [--runs N] [--disk DIR] [--cli binary|source]
+//
+// `oftp2` is the single binary as shipped (dist/oftp2, built by scripts/build.ts at the start), or with
+// --cli source `node src/cli/main.ts`.
 //
 // Set-up (untimed): a self-signed RSA 2048 certificate per station made by openssl; two data
 // directories made with the CLI (init, partner add --tls, cert import --own, cert import --partner, so
@@ -39,6 +42,7 @@ import { pipeline } from 'node:stream/promises';
 import { connect, createSecureContext, TLSSocket } from 'node:tls';
 import { tlsContextOptions } from '../src/transports/tls.ts';
 import { reusedTlsReader } from '../src/transports/tls-read.ts';
+import { shippedBinary } from './lib/bench-binary.ts';
 
 const MiB = 1024 * 1024;
 const ROOT = resolve(import.meta.dirname, '..');
@@ -197,7 +201,9 @@ async function success(s: Spawned, what: string, timeoutMs: number): Promise<num
   return e.at;
 }
 
-const oftp2 = (...args: string[]) => start(process.execPath, [MAIN, ...args], { ...process.env, OFTP2_DATA_DIR: '' });
+/** How `oftp2` is run: the single binary as shipped (built at the start), or --cli source. */
+let oftpCommand: { exe: string; args: string[] } = { exe: process.execPath, args: [MAIN] };
+const oftp2 = (...args: string[]) => start(oftpCommand.exe, [...oftpCommand.args, ...args], { ...process.env, OFTP2_DATA_DIR: '' });
 
 async function cli(...args: string[]): Promise<void> {
   await success(oftp2(...args), `oftp2 ${args.slice(0, 3).join(' ')}`, 60_000);
@@ -247,15 +253,15 @@ const median = (xs: number[]) => {
 const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
 const mbps = (octets: number, ms: number) => round(octets / 1e6 / (ms / 1000), 1);
 
-function options(): { mib: number; runs: number; disk: string } {
+function options(): { mib: number; runs: number; disk: string; cli: string } {
   const args = process.argv.slice(2);
   const get = (name: string) => {
     const i = args.indexOf(name);
     return i >= 0 ? args[i + 1] : undefined;
   };
   for (let i = 0; i < args.length; i += 2) {
-    if (!['--mib', '--runs', '--disk'].includes(args[i]!) || args[i + 1] === undefined) {
-      console.error(`bench-tls: unknown argument ${args[i]} (use --mib N, --runs N, --disk DIR)`);
+    if (!['--mib', '--runs', '--disk', '--cli'].includes(args[i]!) || args[i + 1] === undefined) {
+      console.error(`bench-tls: unknown argument ${args[i]} (use --mib N, --runs N, --disk DIR, --cli binary|source)`);
       process.exit(2);
     }
   }
@@ -265,11 +271,17 @@ function options(): { mib: number; runs: number; disk: string } {
     console.error('bench-tls: --mib and --runs take positive whole numbers');
     process.exit(2);
   }
-  return { mib, runs, disk: resolve(get('--disk') ?? '/var/tmp') };
+  const cli = get('--cli') ?? 'binary';
+  if (cli !== 'binary' && cli !== 'source') {
+    console.error('bench-tls: --cli is binary or source');
+    process.exit(2);
+  }
+  return { mib, runs, disk: resolve(get('--disk') ?? '/var/tmp'), cli };
 }
 
 async function main(): Promise<void> {
-  const { mib, runs, disk } = options();
+  const { mib, runs, disk, cli: cliKind } = options();
+  if (cliKind === 'binary') oftpCommand = shippedBinary(ROOT);
   const octets = mib * MiB;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
@@ -398,6 +410,7 @@ async function main(): Promise<void> {
   console.log(
     JSON.stringify({
       bench: 'tls',
+      oftp2: cliKind === 'binary' ? 'dist/oftp2' : 'node src/cli/main.ts',
       mib,
       runs,
       disk,
