@@ -384,7 +384,8 @@ async function smallFilesMedian(base: string, label: string, queuedFirst = false
   const results: Record<string, number>[] = [];
   for (let run = 1; run <= runs; run++) {
     const r = await smallFiles(base, false, queuedFirst);
-    log(`c/${label} run ${run}: send ${r.send_ms} ms → ${r.files_per_s} files/s (spooling done after ${r.enqueue_ms} ms, beside the session); first SFID → session end ${r.first_sfid_to_end_ms} ms → ${r.session_files_per_s} files/s`);
+    const spooling = queuedFirst ? 'queued beforehand' : `spooling done after ${r.enqueue_ms} ms, beside the session`;
+    log(`c/${label} run ${run}: send ${r.send_ms} ms → ${r.files_per_s} files/s (${spooling}); first SFID → session end ${r.first_sfid_to_end_ms} ms → ${r.session_files_per_s} files/s`);
     results.push(r);
   }
   const sorted = [...results].sort((x, y) => x.files_per_s! - y.files_per_s!);
@@ -394,7 +395,7 @@ async function smallFilesMedian(base: string, label: string, queuedFirst = false
 async function caseSmallFiles(): Promise<void> {
   const { median: disk, all } = await smallFilesMedian(diskBase, 'disk');
   log(`c/disk: ${SMALL_COUNT} × ${SMALL_SIZE} octets, median of ${runs}: ${disk.files_per_s} files/s (runs: ${all.join(', ')})`);
-  const { median: queued, all: queuedAll } = await smallFilesMedian(diskBase, 'disk, queued beforehand', true);
+  const { median: queued, all: queuedAll } = await smallFilesMedian(diskBase, 'disk, queued', true);
   log(`c/disk, queued beforehand: median ${queued.files_per_s} files/s (runs: ${queuedAll.join(', ')}); first SFID → session end → ${queued.session_files_per_s} files/s`);
   const { median: tmpfs } = await smallFilesMedian(TMPFS, 'tmpfs');
   log(`c/tmpfs: median ${tmpfs.files_per_s} files/s; first SFID → session end → ${tmpfs.session_files_per_s} files/s`);
