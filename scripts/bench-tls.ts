@@ -391,7 +391,7 @@ async function main(): Promise<void> {
       // The file's own transfer, from the receiver's log: SFID taken to the commit before EFPA.
       const receiving = log.find((l) => l.msg === 'Inbound: receiving file');
       const transferMs = receiving ? Date.parse(String(delivered.time)) - Date.parse(String(receiving.time)) : Number.NaN;
-      (transfers[label] ??= []).push(transferMs);
+      transfers[label] = [...(transfers[label] ?? []), transferMs];
       console.log(`run ${run}: oftp2 send ${label === 'tcp' ? 'over plain TCP (queued)' : `over TLS (${label})`} ${round(ms)} ms (${mbps(octets, ms)} MB/s${label === 'tcp' ? '' : `, ${sessionProtocol}`}); SFID→EFPA ${transferMs} ms (${mbps(octets, transferMs)} MB/s)`);
     }
   }

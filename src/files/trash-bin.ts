@@ -2,8 +2,9 @@
 // that matters. Deleting files on ext4 waits for the journal, which a session's fsyncs keep busy: a
 // deletion right after each sent file took milliseconds per unlink and held thread-pool threads that
 // the next file's reads and fsyncs were waiting for. So trees are deleted one at a time, once removals
-// have paused for QUIET_MS (or more than MAX_WAITING wait), and whatever waits at close() goes to one
-// detached `rm` (detached mode, for a short-lived `oftp2 send`) or is deleted before close() resolves.
+// have paused for QUIET_MS (or more than MAX_WAITING wait), and whatever waits at close() is deleted
+// before close() resolves. In detached mode (a short-lived `oftp2 send`) nothing is deleted in this
+// process: a big tree goes to a detached `rm` at once, small ones together when removals pause or at close().
 import { removeTree, removeTreesDetached } from './durable-fs.ts';
 
 /** Removals must pause this long before waiting trees are deleted (default). */
@@ -65,10 +66,14 @@ export class TrashBin {
     await this.#emptying;
   }
 
-  /** Deletes waiting trees one at a time (one thread-pool thread) until none waits. */
+  /** Detached: hands what waits to one detached `rm`. Else deletes waiting trees one at a time (one thread-pool thread) until none waits. */
   #empty(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    if (this.#detached) {
+      removeTreesDetached(this.#waiting.splice(0)).catch(() => {});
+      return;
+    }
     this.#emptying ??= (async () => {
       for (let path = this.#waiting.shift(); path !== undefined; path = this.#waiting.shift()) {
         await removeTree(path).catch(() => {});

@@ -72,3 +72,16 @@ test('detached: a big tree goes to a detached `rm` at once, small ones at close(
   assert.equal(process.getActiveResourcesInfo().filter((r) => r.startsWith('FSReq')).length, before);
   await eventually(async () => (await readdir(dir)).length === 0);
 });
+
+test('detached: small trees are handed to one detached `rm` once removals pause, none deleted here', async (t) => {
+  const dir = await tempDir(t);
+  const bin = new TrashBin({ detached: true, quietMs: 100 });
+  const made = await trees(dir, 4);
+  for (const tree of made) bin.discard(tree, 2048);
+  assert.equal(bin.waiting, 4);
+  await eventually(async () => bin.waiting === 0);
+  // Handed on: nothing of this process is deleting them.
+  assert.equal(process.getActiveResourcesInfo().filter((r) => r.startsWith('FSReq')).length, 0);
+  await eventually(async () => (await readdir(dir)).length === 0);
+  await bin.close();
+});
