@@ -26,7 +26,7 @@
 //                  Also the peak RSS of an idle `oftp2 send` (loading the CLI).
 //                  Every run also reports each process's CPU time (user + system, all threads).
 //   c  small files 1,000 files of 1 KiB in one session, on disk (durable). files/s from `send`'s spawn
-//                  to its exit (spooling included: `send` spools while its session runs), and from the
+//                  to its exit (spooling included), and from the
 //                  receiver's first SFID to its session end; the run with the median files/s of --runs.
 //                  Also the same with the files queued beforehand (`send` run once while the partner is
 //                  down), as a gateway's outbox queues them: the session without spooling beside it.
@@ -384,7 +384,7 @@ async function smallFilesMedian(base: string, label: string, queuedFirst = false
   const results: Record<string, number>[] = [];
   for (let run = 1; run <= runs; run++) {
     const r = await smallFiles(base, false, queuedFirst);
-    const spooling = queuedFirst ? 'queued beforehand' : `spooling done after ${r.enqueue_ms} ms, beside the session`;
+    const spooling = queuedFirst ? 'queued beforehand' : `spooled after ${r.enqueue_ms} ms`;
     log(`c/${label} run ${run}: send ${r.send_ms} ms → ${r.files_per_s} files/s (${spooling}); first SFID → session end ${r.first_sfid_to_end_ms} ms → ${r.session_files_per_s} files/s`);
     results.push(r);
   }

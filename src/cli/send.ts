@@ -40,40 +40,26 @@ ${DATA_DIR_USAGE}`,
     const warn = (obj: object, msg: string) => process.stderr.write(`oftp2: ${msg} ${JSON.stringify(obj)}\n`);
     // Loaded here, not at the top: see src/cli/command.ts (the CLI loads every command module).
     const { Station } = await import('../station/station.ts');
-    const { QueueFeed } = await import('../station/queue-feed.ts');
     // The file just sent leaves the spool in a detached process: deleting it must not delay our exit.
     const station = await Station.open(dataDirFrom(values), { info() {}, warn }, { detachedRemoval: true });
     try {
-      // The session starts while the files are queued: it offers each, in order, once it is queued, and
-      // ends after the last. A file that cannot be queued stops the queueing; those before it are sent.
-      station.partner(partnerName); // an unknown partner is told before anything is queued
-      const feed = new QueueFeed(station.services.spool.lastSequence);
-      const queueing = queueInOrder(
+      await queueInOrder(
         files,
         (file) => station.enqueue(partnerName, { path: file, datasetName: values.dataset, format, recordLength, description: values.description }),
-        (file, entry) => {
-          process.stdout.write(`queued ${file} as ${entry.meta.datasetName}\n`);
-          feed.release(entry.meta.sequence);
-        },
-      ).finally(() => feed.close());
-      queueing.catch(() => {}); // awaited below, after the session
+        (file, entry) => process.stdout.write(`queued ${file} as ${entry.meta.datasetName}\n`),
+      );
       const bar = ProgressBar.forTerminal();
-      let result: Awaited<ReturnType<typeof station.send>>;
-      try {
-        result = await station.send(partnerName, (p) => bar?.update(p.datasetName, p.octets, p.total), feed);
-      } finally {
-        bar?.done();
-        await queueing.catch(() => {}); // every file that can be is queued (and kept) before we go on
-      }
+      const result = await station.send(partnerName, (p) => bar?.update(p.datasetName, p.octets, p.total));
+      bar?.done();
       const s = result.summary;
       process.stdout.write(`sent ${s.sent}, received ${s.received}, failed ${s.failed}; receipts sent ${s.receiptsSent}, received ${s.receiptsReceived}\n`);
       if (!result.ended.normal) {
         const reason = result.ended.reason;
         const why = reason === undefined ? result.ended.reasonText : `ESID ${String(reason).padStart(2, '0')} ${describeEsid(reason)}${result.ended.reasonText ? `: ${result.ended.reasonText}` : ''}`;
         process.stderr.write(`oftp2: session with ${partnerName} ended abnormally (${why})\n`);
+        return 1;
       }
-      await queueing; // a file that could not be queued: its error, after what the session did
-      return !result.ended.normal || s.failed > 0 ? 1 : 0;
+      return s.failed > 0 ? 1 : 0;
     } finally {
       await station.close();
     }

@@ -13,7 +13,6 @@ import type { TransferHistory, TransferUpdate } from '../store/transfer-history.
 import type { DriverIo, SessionHandler } from '../transports/session-driver.ts';
 import type { DeliveryJournal } from './delivery-journal.ts';
 import type { IncomingProcessor, ProcessingJob } from './incoming-processing.ts';
-import type { QueueFeed } from './queue-feed.ts';
 import { decideIncoming, type IncomingTransfer, inboxFor, isSecuredForUs, type ReceivingPolicy } from './incoming-transfer.ts';
 import { OutgoingTransfer } from './outgoing-transfer.ts';
 import type { StationSecurity } from './station-security.ts';
@@ -128,8 +127,6 @@ export class StationSessionHandler implements SessionHandler {
   partner: PartnerConfig | undefined;
   readonly summary: SessionSummary = { sent: 0, received: 0, failed: 0, receiptsSent: 0, receiptsReceived: 0 };
   onProgress: ((p: Progress) => void) | undefined;
-  /** Files still being queued for this session (queue-feed.ts): offered in order as they come. */
-  feed: QueueFeed | undefined;
   /** The session's logger; a child carrying {session, partner} when the station's log has child(). */
   log: Log;
   /** Admitted through the station's SessionGate (told when the session ends). */
@@ -296,7 +293,6 @@ export class StationSessionHandler implements SessionHandler {
       return;
     }
     for (const entry of await this.#services.spool.list(partner.name)) {
-      if (this.feed?.holds(entry)) break; // FIFO: every later entry waits too
       if (this.#deferred.has(entry.meta.id) || this.#leaving.has(entry.meta.id)) continue;
       if (this.#services.history.get(outId(identityKey(entry.meta)))?.state === 'delivered') {
         // Its EERP arrived, so the file is at its destination: a crash only cost us the spool removal
@@ -310,11 +306,6 @@ export class StationSessionHandler implements SessionHandler {
       this.#offered = { entry, sfid };
       this.#session.offerFile(sfid, io.now());
       return;
-    }
-    if (this.feed?.open) {
-      // More files are being queued for this session: the turn is kept until the next one comes.
-      await this.feed.changed();
-      return this.#speak(io);
     }
     this.#session.nothingToSend(io.now());
   }

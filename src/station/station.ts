@@ -29,7 +29,6 @@ import { releaseLock, takeLock } from './data-dir-lock.ts';
 import { DeliveryJournal } from './delivery-journal.ts';
 import { IncomingProcessor } from './incoming-processing.ts';
 import { sealFile } from './outgoing-envelope.ts';
-import type { QueueFeed } from './queue-feed.ts';
 import { StationSecurity } from './station-security.ts';
 import { StationTls, stationKeyStore } from './station-tls.ts';
 import { type Log, outId, plainReceipt, type Progress, recordDelivery, type SessionSummary, StationSessionHandler, type StationServices } from './session-handler.ts';
@@ -381,10 +380,9 @@ export class Station {
     return { session, handler, framer };
   }
 
-  async #run(socket: Socket, role: 'initiator' | 'responder', partner: PartnerConfig | undefined, onProgress?: (p: Progress) => void, tls?: TlsBinding, feed?: QueueFeed): Promise<SessionResult> {
+  async #run(socket: Socket, role: 'initiator' | 'responder', partner: PartnerConfig | undefined, onProgress?: (p: Progress) => void, tls?: TlsBinding): Promise<SessionResult> {
     const { session, handler, framer } = this.#newSession(role, partner, tls, socket);
     handler.onProgress = onProgress;
-    handler.feed = feed;
     this.#sessions.add(session);
     const driver = new SessionDriver(socket, session, handler, {
       onHandlerError: (err) => this.services.log.warn({ partner: handler.partner?.name, err: String(err) }, 'session aborted by a local failure'),
@@ -407,21 +405,18 @@ export class Station {
     return done;
   }
 
-  /**
-   * Dials a partner, sends what is queued for it, takes what it has for us, exchanges receipts.
-   * `feed`: files still being queued, offered in order as they come (the session waits for the last).
-   */
-  async send(partnerName: string, onProgress?: (p: Progress) => void, feed?: QueueFeed): Promise<SessionResult> {
+  /** Dials a partner, sends what is queued for it, takes what it has for us, exchanges receipts. */
+  async send(partnerName: string, onProgress?: (p: Progress) => void): Promise<SessionResult> {
     const partner = this.partner(partnerName);
     if (!partner.host) throw new ConfigError('OFTP_ERR_CONFIG', `partner "${partner.name}" has no host to dial (it only dials in)`);
     if (partner.tls) {
       const tls = await this.tls();
       const { socket, binding, info } = await tls.dial(partner);
       this.services.log.info({ partner: partner.name, remote: info.remote, protocol: info.protocol, cipher: info.cipher, peer: binding.certificate?.subject }, 'TLS connection established');
-      return explainTlsClose(await this.#run(socket, 'initiator', partner, onProgress, binding, feed), tls.hasCertificate);
+      return explainTlsClose(await this.#run(socket, 'initiator', partner, onProgress, binding), tls.hasCertificate);
     }
     const socket = await connectTcp(partner.host, partner.port);
-    return this.#run(socket, 'initiator', partner, onProgress, undefined, feed);
+    return this.#run(socket, 'initiator', partner, onProgress);
   }
 
   /** Accepts sessions on the station's listen address until closed. */

@@ -1,6 +1,6 @@
-// `oftp2 send PARTNER FILE…` against a real `oftp2 serve`: the session starts while the files are
-// queued and sends them in the order given; a file that cannot be queued stops the queueing (files
-// already being queued beside it finish), every file queued is sent, its error is told, the exit is 1.
+// `oftp2 send PARTNER FILE…` against a real `oftp2 serve`: the files are queued and sent in the order
+// given; a file that cannot be queued stops the queueing (files already being queued beside it finish
+// and stay queued), its error is told, the exit is 1, and the next send takes what was queued.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -62,7 +62,7 @@ test('send queues and sends its files in one session, in the order given', async
   assert.deepEqual(order, names, 'offered in the order given');
 });
 
-test('a file that cannot be queued: every file queued is sent, its error is told, exit 1', async (t) => {
+test('a file that cannot be queued: its error, exit 1, no session; the files queued stay queued for the next send', async (t) => {
   const s = await stations(t);
   const good = join(s.root, 'good.txt');
   const after = join(s.root, 'after.txt');
@@ -76,7 +76,10 @@ test('a file that cannot be queued: every file queued is sent, its error is told
   // The three are queued side by side (up to 8 at once): the one after the missing file was already on its way.
   const queued = [...r.stdout.matchAll(/^queued .* as (\S+)$/gm)].map((m) => m[1]);
   assert.deepEqual(queued, ['GOOD.TXT', 'AFTER.TXT']);
-  assert.match(r.stdout, /sent 2, received 0, failed 0/);
+  assert.doesNotMatch(r.stdout, /^sent /m, 'no session');
+  const again = await oftp2(['send', 'plant', '-d', s.supplier]);
+  assert.equal(again.status, 0, again.stderr);
+  assert.match(again.stdout, /sent 2, received 0, failed 0/);
   assert.deepEqual((await readdir(s.inbox)).filter((n) => !n.startsWith('.')).sort(), ['AFTER.TXT', 'GOOD.TXT']);
   assert.equal(await readFile(join(s.inbox, 'GOOD.TXT'), 'utf8'), 'GOOD\n');
 });
