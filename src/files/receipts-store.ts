@@ -1,23 +1,24 @@
 // Pending end-to-end receipts (RFC 5024 §4.3.6, §5.3.13 EERP, §5.3.14 NERP, §5.3.15 RTR): receipts we
 // owe a partner, kept durably until the peer acknowledges them with RTR. They survive restarts and are
-// sent in the next session with that partner, whichever side opens it. One small JSON file per receipt:
+// sent in the next session with that partner, whichever side opens it. They are kept in one append-only
+// log (receipts-log.ts): a line per receipt stored, a line per batch acknowledged; one disk flush per
+// batch. Binary fields (hash, signature) are stored as base64. Adding the same receipt (kind + identity)
+// twice keeps the first one. Receipts of the earlier layout, one JSON file each
 //   <dir>/<partner>/<seq:12>-<EERP|NERP>-<identityKey>.json
-// written atomically (temp + fsync + rename + directory fsync). Binary fields (hash, signature) are
-// stored as base64. Adding the same receipt (kind + identity) twice keeps the first one.
-// Each partner's receipts are held in memory once read (this instance owns the directory): a session
-// sends them one at a time and lists the store before each, and every add checks for a duplicate; with
-// thousands owed, reading the folder and every file each time was quadratic.
-import { readdir, rename, rm, unlink } from 'node:fs/promises';
+// are still read at open and removed (with a directory fsync) when acknowledged. Every receipt is held
+// in memory (this instance owns the directory): a session lists the store before each receipt it sends.
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Eerp, Nerp } from '../protocol/command-types.ts';
-import { fsyncDir, mkdirDurable, mkdirDurableOnce, readJsonIfExists, tempNameFor, unlinkDurable, writeJsonAtomic, writeNewFileSynced } from './durable-fs.ts';
+import { mkdirDurable, readJsonIfExists, removeInterruptedWrites, unlinkDurable } from './durable-fs.ts';
 import { badArgument, errnoCode, ioError } from './file-errors.ts';
 import { assertSafeFileName, identityKey } from './naming.ts';
+import { ReceiptsLog } from './receipts-log.ts';
 
 export type Receipt = Eerp | Nerp;
 
 export interface StoredReceipt {
-  /** File name without '.json'; pass it to remove(). */
+  /** '<seq:12>-<EERP|NERP>-<identityKey>'; pass it to remove(). */
   id: string;
   partner: string;
   /** ISO 8601 time it was stored. */
@@ -35,7 +36,7 @@ interface ReceiptFile {
 
 const RECEIPT_NAME = /^(\d{12})-(EERP|NERP)-(.+)\.json$/;
 
-/** addSoon(): how long a receipt waits for others to share its fsyncs, and the largest batch. */
+/** addSoon(): how long a receipt waits for others to share its write, and the largest batch. */
 const DEFAULT_LINGER_MS = 10;
 const BATCH_MAX = 64;
 
@@ -58,8 +59,13 @@ interface PartnerReceipts {
 export class PendingReceiptStore {
   readonly dir: string;
   readonly #now: () => number;
+  readonly #log: ReceiptsLog;
   #sequence: number;
-  readonly #index = new Map<string, Promise<PartnerReceipts>>();
+  readonly #index = new Map<string, PartnerReceipts>();
+  /** `${partner}/${name}` of receipts stored in the earlier layout (a file each), not yet removed. */
+  readonly #legacy = new Set<string>();
+  /** Receipts forgotten (RTR) and not yet removed, by `${partner}/${name}`: still in the log, still counted as owed. */
+  readonly #forgotten = new Map<string, StoredReceipt>();
   /** addSoon(): receipts waiting for the next batch, the batch timer, the batches being written. */
   #batch: BatchedAdd[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -67,58 +73,56 @@ export class PendingReceiptStore {
   /** addSoon() promises not yet settled, by `<partner>/<EERP|NERP>-<identityKey>.json`. */
   readonly #waiting = new Map<string, Promise<StoredReceipt>>();
 
-  private constructor(dir: string, sequence: number, now: () => number) {
+  private constructor(dir: string, log: ReceiptsLog, now: () => number) {
     this.dir = dir;
-    this.#sequence = sequence;
+    this.#log = log;
+    this.#sequence = 0;
     this.#now = now;
   }
 
   static async open(dir: string, options: { now?: () => number } = {}): Promise<PendingReceiptStore> {
     await mkdirDurable(dir);
-    let max = 0;
+    await removeInterruptedWrites(dir);
+    const { log, records } = await ReceiptsLog.open(dir);
+    const store = new PendingReceiptStore(dir, log, options.now ?? Date.now);
+    // The earlier layout first (it is older), then the log in order.
     for (const partner of await listDir(dir)) {
       const partnerDir = join(dir, partner);
-      for (const name of await listDir(partnerDir)) {
-        const m = RECEIPT_NAME.exec(name);
-        if (m) max = Math.max(max, Number(m[1]));
-      }
-      // temp files of interrupted atomic writes
-      for (const name of await readdir(partnerDir).catch(() => [] as string[])) {
-        if (name.startsWith('.') && name.endsWith('.tmp')) await rm(join(partnerDir, name), { force: true });
+      await removeInterruptedWrites(partnerDir);
+      for (const name of (await listDir(partnerDir)).filter((n) => RECEIPT_NAME.test(n)).sort()) {
+        const file = await readJsonIfExists<ReceiptFile>(join(partnerDir, name));
+        if (!file) continue;
+        store.#put(partner, fromFile(file));
+        store.#legacy.add(`${partner}/${name}`);
       }
     }
-    return new PendingReceiptStore(dir, max, options.now ?? Date.now);
+    for (const record of records) {
+      const r = record as { add?: ReceiptFile; remove?: { partner: string; ids: string[] } };
+      if (r.add) store.#put(r.add.partner, fromFile(r.add));
+      else if (r.remove) for (const id of r.remove.ids) store.#drop(r.remove.partner, `${id}.json`);
+    }
+    return store;
   }
 
   /** Stores a receipt owed to `partner`; durable when it resolves. */
   async add(partner: string, receipt: Receipt): Promise<StoredReceipt> {
     assertSafeFileName(partner);
     if (receipt.cmd !== 'EERP' && receipt.cmd !== 'NERP') throw badArgument('only EERP and NERP are stored');
-    const partnerDir = join(this.dir, partner);
-    await mkdirDurable(partnerDir);
     const suffix = `${receipt.cmd}-${identityKey(receipt)}`;
-    const index = await this.#indexFor(partner);
-    const existing = index.bySuffix.get(`${suffix}.json`);
-    const kept = existing === undefined ? undefined : index.byName.get(existing);
+    const kept = this.#existing(partner, suffix);
     if (kept) return kept;
     const id = `${String(++this.#sequence).padStart(12, '0')}-${suffix}`;
     const stored: StoredReceipt = { id, partner, createdAt: new Date(this.#now()).toISOString(), receipt };
-    await writeJsonAtomic(join(partnerDir, `${id}.json`), receiptFile(stored));
-    const name = `${id}.json`;
-    if (index.last !== undefined && index.last > name) index.sorted = false;
-    else index.last = name;
-    index.byName.set(name, stored);
-    index.bySuffix.set(`${suffix}.json`, name);
+    await this.#log.append([JSON.stringify({ add: receiptFile(stored) })]);
+    this.#put(partner, stored);
     return stored;
   }
 
   /**
    * add() for a caller that can wait a little: the receipt joins a batch, written at once with the
-   * others that come within `lingerMs` (or as soon as BATCH_MAX are waiting): every file written and
-   * fsynced (concurrently), then renamed, then one fsync per folder for the batch. Durable when it
-   * resolves, like add(); for a stream of receipts (one per file received) this takes two fsyncs
-   * apiece off the disk. Until it resolves the receipt is not listed, and a second addSoon of the
-   * same receipt gets the same promise.
+   * others that come within `lingerMs` (or as soon as BATCH_MAX are waiting): one write, one flush.
+   * Durable when it resolves, like add(). Until it resolves the receipt is not listed, and a second
+   * addSoon of the same receipt gets the same promise.
    */
   addSoon(partner: string, receipt: Receipt, lingerMs = DEFAULT_LINGER_MS): Promise<StoredReceipt> {
     assertSafeFileName(partner);
@@ -150,50 +154,26 @@ export class PendingReceiptStore {
   }
 
   async #writeBatch(batch: BatchedAdd[]): Promise<void> {
-    type Prepared = { add: BatchedAdd; partnerDir: string; name: string; suffix: string; stored: StoredReceipt; file: ReceiptFile; temp: string };
-    const prepared: Prepared[] = [];
+    const prepared: { add: BatchedAdd; stored: StoredReceipt }[] = [];
     for (const add of batch) {
-      try {
-        const partnerDir = join(this.dir, add.partner);
-        await mkdirDurableOnce(partnerDir);
-        const suffix = `${add.receipt.cmd}-${identityKey(add.receipt)}`;
-        const index = await this.#indexFor(add.partner);
-        const existing = index.bySuffix.get(`${suffix}.json`);
-        const kept = existing === undefined ? undefined : index.byName.get(existing);
-        if (kept) {
-          add.resolve(kept);
-          continue;
-        }
-        const id = `${String(++this.#sequence).padStart(12, '0')}-${suffix}`;
-        const stored: StoredReceipt = { id, partner: add.partner, createdAt: new Date(this.#now()).toISOString(), receipt: add.receipt };
-        prepared.push({ add, partnerDir, name: `${id}.json`, suffix, stored, file: receiptFile(stored), temp: tempNameFor(join(partnerDir, `${id}.json`)) });
-      } catch (err) {
-        add.reject(err);
+      const suffix = `${add.receipt.cmd}-${identityKey(add.receipt)}`;
+      const kept = this.#existing(add.partner, suffix);
+      if (kept) {
+        add.resolve(kept);
+        continue;
       }
+      const id = `${String(++this.#sequence).padStart(12, '0')}-${suffix}`;
+      prepared.push({ add, stored: { id, partner: add.partner, createdAt: new Date(this.#now()).toISOString(), receipt: add.receipt } });
     }
     if (prepared.length === 0) return;
     try {
-      // Data durable before any name: each file written and fsynced (all at once), then the renames.
-      await Promise.all(prepared.map((p) => writeNewFileSynced(p.temp, `${JSON.stringify(p.file, null, 1)}\n`)));
-      await Promise.all(
-        prepared.map((p) =>
-          rename(p.temp, join(p.partnerDir, p.name)).catch((err) => {
-            throw ioError('rename', p.temp, err);
-          }),
-        ),
-      );
-      await Promise.all([...new Set(prepared.map((p) => p.partnerDir))].map((dir) => fsyncDir(dir)));
+      await this.#log.append(prepared.map((p) => JSON.stringify({ add: receiptFile(p.stored) })));
     } catch (err) {
-      await Promise.all(prepared.map((p) => unlink(p.temp).catch(() => {})));
       for (const p of prepared) p.add.reject(err);
       return;
     }
     for (const p of prepared) {
-      const index = await this.#indexFor(p.add.partner);
-      if (index.last !== undefined && index.last > p.name) index.sorted = false;
-      else index.last = p.name;
-      index.byName.set(p.name, p.stored);
-      index.bySuffix.set(`${p.suffix}.json`, p.name);
+      this.#put(p.add.partner, p.stored);
       p.add.resolve(p.stored);
     }
   }
@@ -201,7 +181,8 @@ export class PendingReceiptStore {
   /** Receipts owed to `partner`, oldest first. */
   async list(partner: string): Promise<StoredReceipt[]> {
     assertSafeFileName(partner);
-    const index = await this.#indexFor(partner);
+    const index = this.#index.get(partner);
+    if (!index) return [];
     if (!index.sorted) {
       index.byName = new Map([...index.byName].sort((a, b) => (a[0] < b[0] ? -1 : 1)));
       index.sorted = true;
@@ -209,59 +190,17 @@ export class PendingReceiptStore {
     return [...index.byName.values()];
   }
 
-  #indexFor(partner: string): Promise<PartnerReceipts> {
-    let index = this.#index.get(partner);
-    if (!index) {
-      index = this.#load(partner);
-      this.#index.set(partner, index);
-      index.catch(() => this.#index.delete(partner));
-    }
-    return index;
-  }
-
-  async #load(partner: string): Promise<PartnerReceipts> {
-    const partnerDir = join(this.dir, partner);
-    const names = (await listDir(partnerDir)).filter((n) => RECEIPT_NAME.test(n)).sort();
-    const index: PartnerReceipts = { byName: new Map(), bySuffix: new Map(), sorted: true, last: names.at(-1) };
-    for (const name of names) {
-      const file = await readJsonIfExists<ReceiptFile>(join(partnerDir, name));
-      if (!file) continue;
-      index.byName.set(name, {
-        id: file.id,
-        partner: file.partner,
-        createdAt: file.createdAt,
-        receipt: {
-          ...file.receipt,
-          fileHash: new Uint8Array(Buffer.from(file.receipt.fileHash, 'base64')),
-          signature: new Uint8Array(Buffer.from(file.receipt.signature, 'base64')),
-        } as Receipt,
-      });
-      index.bySuffix.set(name.slice(13), name);
-    }
-    return index;
-  }
-
   /** Partners that are owed at least one receipt. */
   async partners(): Promise<string[]> {
-    const out: string[] = [];
-    for (const partner of await listDir(this.dir)) {
-      if ((await listDir(join(this.dir, partner))).some((n) => RECEIPT_NAME.test(n))) out.push(partner);
-    }
-    return out.sort();
+    return [...this.#index].filter(([, index]) => index.byName.size > 0).map(([partner]) => partner).sort();
   }
 
   /** Forgets a receipt once the peer has answered it with RTR. Unknown ids are ignored. */
   async remove(partner: string, id: string): Promise<void> {
-    assertSafeFileName(partner);
-    if (!RECEIPT_NAME.test(`${id}.json`)) throw badArgument(`not a receipt id: ${JSON.stringify(id)}`);
-    assertSafeFileName(`${id}.json`);
-    this.forget(partner, id);
-    await unlinkDurable(join(this.dir, partner, `${id}.json`));
+    await this.removeMany(partner, [id]);
   }
 
-  /**
-   * remove() for many receipts of one partner: one directory fsync for all. Unknown ids are ignored.
-   */
+  /** remove() for many receipts of one partner: one log line (and flush) for all. Unknown ids are ignored. */
   async removeMany(partner: string, ids: readonly string[]): Promise<void> {
     assertSafeFileName(partner);
     if (ids.length === 0) return;
@@ -270,30 +209,80 @@ export class PendingReceiptStore {
       assertSafeFileName(`${id}.json`);
       this.forget(partner, id);
     }
-    const partnerDir = join(this.dir, partner);
+    await this.#log.append([JSON.stringify({ remove: { partner, ids } })]);
     for (const id of ids) {
-      try {
-        await unlink(join(partnerDir, `${id}.json`));
-      } catch (err) {
-        if (errnoCode(err) !== 'ENOENT') throw ioError('unlink', join(partnerDir, `${id}.json`), err);
-      }
+      const key = `${partner}/${id}.json`;
+      if (this.#legacy.delete(key)) await unlinkDurable(join(this.dir, partner, `${id}.json`));
+      this.#forgotten.delete(key);
     }
-    await fsyncDir(partnerDir);
+    let owed = this.#forgotten.size;
+    for (const index of this.#index.values()) owed += index.byName.size;
+    await this.#log.settle(owed, () => this.#liveLines());
   }
 
   /**
-   * Drops a receipt from what list() returns from now on, without touching its file (remove() does
-   * both): a session can move on to the next receipt while the file's removal is still being written.
+   * Drops a receipt from what list() returns from now on, without writing anything (remove() does
+   * both): a session can move on to the next receipt while the removal is still being written.
    */
   forget(partner: string, id: string): void {
-    const name = `${id}.json`;
-    this.#index.get(partner)?.then(
-      (index) => {
-        if (index.byName.delete(name)) index.bySuffix.delete(name.slice(13));
-      },
-      () => {},
-    );
+    const stored = this.#drop(partner, `${id}.json`);
+    if (stored) this.#forgotten.set(`${partner}/${id}.json`, stored);
   }
+
+  async close(): Promise<void> {
+    await this.#batches;
+    await this.#log.close();
+  }
+
+  #existing(partner: string, suffix: string): StoredReceipt | undefined {
+    const index = this.#index.get(partner);
+    const name = index?.bySuffix.get(`${suffix}.json`);
+    return name === undefined ? undefined : index!.byName.get(name);
+  }
+
+  #put(partner: string, stored: StoredReceipt): void {
+    let index = this.#index.get(partner);
+    if (!index) {
+      index = { byName: new Map(), bySuffix: new Map(), sorted: true, last: undefined };
+      this.#index.set(partner, index);
+    }
+    const name = `${stored.id}.json`;
+    if (index.last !== undefined && index.last > name) index.sorted = false;
+    else index.last = name;
+    index.byName.set(name, stored);
+    index.bySuffix.set(name.slice(13), name);
+    const seq = Number(stored.id.slice(0, 12));
+    if (seq > this.#sequence) this.#sequence = seq;
+  }
+
+  #drop(partner: string, name: string): StoredReceipt | undefined {
+    const index = this.#index.get(partner);
+    const stored = index?.byName.get(name);
+    if (!stored) return undefined;
+    index!.byName.delete(name);
+    index!.bySuffix.delete(name.slice(13));
+    return stored;
+  }
+
+  /** The log lines of every receipt still owed, forgotten ones not yet removed included (a rewrite of the log). */
+  #liveLines(): string[] {
+    const owed = [...this.#forgotten.values()];
+    for (const index of this.#index.values()) owed.push(...index.byName.values());
+    return owed.map((stored) => JSON.stringify({ add: receiptFile(stored) }));
+  }
+}
+
+function fromFile(file: ReceiptFile): StoredReceipt {
+  return {
+    id: file.id,
+    partner: file.partner,
+    createdAt: file.createdAt,
+    receipt: {
+      ...file.receipt,
+      fileHash: new Uint8Array(Buffer.from(file.receipt.fileHash, 'base64')),
+      signature: new Uint8Array(Buffer.from(file.receipt.signature, 'base64')),
+    } as Receipt,
+  };
 }
 
 function receiptFile(stored: StoredReceipt): ReceiptFile {

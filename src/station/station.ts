@@ -503,6 +503,7 @@ export class Station {
     await this.services.security?.close();
     await this.services.history.close();
     await this.services.spool.close();
+    await this.services.receipts.close();
     await releaseLock(this.#lockPath);
   }
 }

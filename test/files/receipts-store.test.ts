@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdir } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
+import { RECEIPTS_LOG } from '../../src/files/receipts-log.ts';
 import { PendingReceiptStore } from '../../src/files/receipts-store.ts';
 import type { Eerp, Nerp } from '../../src/protocol/command-types.ts';
 import { IDENTITY, tempDir } from './helpers.ts';
@@ -60,10 +61,11 @@ test('pending receipts survive a restart and go only after RTR', async (t) => {
   );
   await again.remove('acme', pending[1]!.id);
   await again.remove('acme', pending[1]!.id); // already gone: fine
-  assert.ok((await readdir(join(dir, 'acme'))).every((n) => !n.endsWith('.tmp')));
+  assert.ok((await readdir(dir)).every((n) => !n.endsWith('.tmp')));
   await assert.rejects(again.remove('acme', '../other/x'), /not a receipt id/);
   await assert.rejects(again.add('../x', nerp), /path separator/);
   assert.deepEqual(await again.list('nobody'), []);
+  for (const s of [store, restarted, again]) await s.close();
 });
 
 test('addSoon: receipts within the linger are written as one batch, durable and listed in call order when they resolve', async (t) => {
@@ -89,7 +91,63 @@ test('addSoon: receipts within the linger are written as one batch, durable and 
     (await reopened.list('acme')).map((p) => p.receipt),
     [eerp('KEPT'), ...names.map(eerp)],
   );
-  assert.ok((await readdir(join(dir, 'acme'))).every((n) => !n.endsWith('.tmp')));
+  const lines = (await readFile(join(dir, RECEIPTS_LOG), 'utf8')).trim().split('\n');
+  assert.equal(lines.length, 71, 'one line per receipt');
+  await store.close();
+  await reopened.close();
+});
+
+test('the log: a torn last line is skipped and never continued; it goes once nothing is owed', async (t) => {
+  const dir = join(await tempDir(t), 'receipts');
+  const store = await PendingReceiptStore.open(dir);
+  await store.add('acme', eerp('ONE'));
+  await store.close();
+  await appendFile(join(dir, RECEIPTS_LOG), '{"add":{"version":1,"id":"0000000000'); // a power cut mid-append
+  const reopened = await PendingReceiptStore.open(dir);
+  assert.deepEqual((await reopened.list('acme')).map((p) => p.receipt.datasetName), ['ONE']);
+  const two = await reopened.add('acme', eerp('TWO'));
+  await reopened.close();
+  const third = await PendingReceiptStore.open(dir);
+  const owed = await third.list('acme');
+  assert.deepEqual(owed.map((p) => p.receipt.datasetName), ['ONE', 'TWO'], 'the record after the torn line is whole');
+  assert.equal(owed[1]!.id, two.id);
+  await third.removeMany('acme', owed.map((p) => p.id));
+  await assert.rejects(readFile(join(dir, RECEIPTS_LOG)), { code: 'ENOENT' }, 'nothing owed: the log is removed');
+  await third.add('acme', eerp('THREE'));
+  assert.deepEqual((await (await PendingReceiptStore.open(dir)).list('acme')).map((p) => p.receipt.datasetName), ['THREE']);
+  await third.close();
+});
+
+test('the log is rewritten with what is still owed once it has grown to four times that', async (t) => {
+  const dir = join(await tempDir(t), 'receipts');
+  const store = await PendingReceiptStore.open(dir);
+  const names = Array.from({ length: 4200 }, (_, i) => `F${i}`);
+  const stored = await Promise.all(names.map((n) => store.addSoon('acme', eerp(n), 1)));
+  store.forget('acme', stored[1]!.id); // acknowledged, its removal not yet written: kept through a rewrite
+  await store.removeMany('acme', stored.slice(2, 4000).map((s) => s.id));
+  const lines = (await readFile(join(dir, RECEIPTS_LOG), 'utf8')).trim().split('\n');
+  assert.equal(lines.length, 202, 'rewritten: the 201 owed and the forgotten one');
+  const reopened = await PendingReceiptStore.open(dir);
+  assert.deepEqual((await reopened.list('acme')).map((p) => p.receipt.datasetName), ['F0', 'F1', ...names.slice(4000)]);
+  await store.close();
+  await reopened.close();
+});
+
+test('receipts of the earlier layout (a file each) are read, and their files removed when acknowledged', async (t) => {
+  const dir = join(await tempDir(t), 'receipts');
+  const legacy = join(dir, 'acme', '000000000007-EERP-legacykey.json');
+  await mkdir(join(dir, 'acme'), { recursive: true });
+  const file = { version: 1, id: '000000000007-EERP-legacykey', partner: 'acme', createdAt: '2024-01-01T00:00:00.000Z', receipt: { ...eerp('OLD'), fileHash: Buffer.alloc(32, 0xab).toString('base64'), signature: Buffer.from([1, 2, 3]).toString('base64') } };
+  await writeFile(legacy, JSON.stringify(file));
+  const store = await PendingReceiptStore.open(dir);
+  const [old] = await store.list('acme');
+  assert.deepEqual(old!.receipt, eerp('OLD'));
+  const next = await store.add('acme', eerp('NEW'));
+  assert.ok(next.id > old!.id, 'numbered after the old ones');
+  await store.remove('acme', old!.id);
+  await assert.rejects(readFile(legacy), { code: 'ENOENT' });
+  assert.deepEqual((await (await PendingReceiptStore.open(dir)).list('acme')).map((p) => p.receipt.datasetName), ['NEW']);
+  await store.close();
 });
 
 test('addSoon: a receipt whose addSoon resolved survives a SIGKILL right after it', { timeout: 60_000 }, async (t) => {

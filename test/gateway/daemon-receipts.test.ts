@@ -3,7 +3,7 @@
 // has nothing more to send and would never call again, so the station that owes the receipt must.
 // Found by the gateway fault test (test/integration/gateway-faults.test.ts): receipts owed for good.
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import { Daemon } from '../../src/gateway/daemon.ts';
 import type { Eerp } from '../../src/protocol/command-types.ts';
 import { type SessionResult, Station } from '../../src/station/station.ts';
 import { StationStore } from '../../src/store/station-store.ts';
+import { owedReceipts } from '../receipts-owed.ts';
 import { CapturingLog } from '../station/harness.ts';
 
 const ID_S = 'O0013000000SENDER';
@@ -63,13 +64,13 @@ test('the daemon dials a partner it owes a receipt, with nothing queued, and del
   };
   await r.services.receipts.add('s', eerp);
   await r.close();
-  const owed = join(dirR, 'state', 'receipts', 's');
-  assert.equal((await readdir(owed)).filter((n) => n.endsWith('.json')).length, 1);
+  const owed = async () => (await owedReceipts(join(dirR, 'state', 'receipts'), 's')).length;
+  assert.equal(await owed(), 1);
 
   const log = new CapturingLog();
   const daemon = await Daemon.start({ dataDir: dirR, host: '127.0.0.1', port: 0, log });
   cleanups.push(() => daemon.stop('test over'));
-  await waitFor('the receipt delivered and acknowledged', async () => (await readdir(owed)).filter((n) => n.endsWith('.json')).length === 0);
+  await waitFor('the receipt delivered and acknowledged', async () => (await owed()) === 0);
   assert.equal(log.find('dialling')[0]?.obj.partner, 's', 'R dialled S for the receipt alone');
   await waitFor('S ended the session', () => sessions.length === 1);
   assert.equal(sessions[0]!.ended.normal, true);
