@@ -23,6 +23,8 @@ export class ReceiptsLog {
   #handle: FileHandle | undefined;
   /** Lines in the file (torn ones included), for the compaction rule. */
   #lines: number;
+  /** Lines written by this instance, ever (settle() compares it). */
+  #written = 0;
   /** Lines waiting for the next write, with their waiters. */
   #pending: { line: string; resolve: () => void; reject: (err: unknown) => void }[] = [];
   /** Writes, removals and rewrites, one at a time. */
@@ -78,11 +80,17 @@ export class ReceiptsLog {
   }
 
   /**
-   * Called when `live` receipts are owed in all: none, and the file goes; many times fewer than its
-   * lines, and it is rewritten as `liveLines()`. Runs after the appends before it.
+   * After removals: when no receipt is owed (`owed()`, asked when this runs, after the appends before
+   * it, so a receipt stored meanwhile counts), the file goes; when far fewer are owed than it has
+   * lines, it is rewritten as `liveLines()`.
    */
-  settle(live: number, liveLines: () => string[]): Promise<void> {
+  settle(owed: () => number, liveLines: () => string[]): Promise<void> {
+    // Lines asked for after this call may belong to receipts not yet counted by owed(): then this
+    // settling is skipped (the next removal settles again).
+    const mark = this.#written + this.#pending.length;
     const run = this.#chain.then(async () => {
+      if (this.#written > mark) return;
+      const live = owed();
       if (live === 0 && this.#lines > 0) await this.#remove();
       else if (this.#lines >= COMPACT_FROM_LINES && live * 4 <= this.#lines) await this.#rewrite(liveLines());
     });
@@ -107,6 +115,7 @@ export class ReceiptsLog {
           // One system call: durable when it returns (O_DSYNC: the data and the new size).
           await handle.write(batch.map((p) => `${p.line}\n`).join(''));
           this.#lines += batch.length;
+          this.#written += batch.length;
         } catch (err) {
           const failure = ioError('append to', this.path, err);
           for (const p of batch) p.reject(failure);

@@ -215,9 +215,14 @@ export class PendingReceiptStore {
       if (this.#legacy.delete(key)) await unlinkDurable(join(this.dir, partner, `${id}.json`));
       this.#forgotten.delete(key);
     }
-    let owed = this.#forgotten.size;
-    for (const index of this.#index.values()) owed += index.byName.size;
-    await this.#log.settle(owed, () => this.#liveLines());
+    await this.#log.settle(
+      () => {
+        let owed = this.#forgotten.size;
+        for (const index of this.#index.values()) owed += index.byName.size;
+        return owed;
+      },
+      () => this.#liveLines(),
+    );
   }
 
   /**

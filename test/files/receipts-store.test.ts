@@ -176,3 +176,19 @@ test('addSoon: a receipt whose addSoon resolved survives a SIGKILL right after i
   for (const name of added) assert.ok(listed.has(name), `${name}: addSoon resolved before the kill, so it is stored`);
   t.diagnostic(`killed after ${added.length} receipts stored (${listed.size} on disk)`);
 });
+
+test('a receipt stored while the last owed one is being removed keeps the log', async (t) => {
+  const dir = join(await tempDir(t), 'receipts');
+  const store = await PendingReceiptStore.open(dir);
+  for (let round = 0; round < 20; round++) {
+    const a = await store.add('acme', eerp(`A${round}`));
+    const removing = store.remove('acme', a.id);
+    const b = await store.add('acme', eerp(`B${round}`));
+    await removing;
+    const reopened = await PendingReceiptStore.open(dir);
+    assert.ok((await reopened.list('acme')).some((p) => p.id === b.id), `round ${round}: B is on disk`);
+    await reopened.close();
+    await store.remove('acme', b.id);
+  }
+  await store.close();
+});
