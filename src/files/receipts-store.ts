@@ -26,12 +26,23 @@ export interface StoredReceipt {
   receipt: Receipt;
 }
 
+/** A receipt as JSON: its binary fields (hash, signature) in base64. */
+export type ReceiptJson<R extends Receipt = Receipt> = Omit<R, 'fileHash' | 'signature'> & { fileHash: string; signature: string };
+
+export function receiptToJson<R extends Receipt>(receipt: R): ReceiptJson<R> {
+  return { ...receipt, fileHash: Buffer.from(receipt.fileHash).toString('base64'), signature: Buffer.from(receipt.signature).toString('base64') };
+}
+
+export function receiptFromJson<R extends Receipt>(json: ReceiptJson<R>): R {
+  return { ...json, fileHash: new Uint8Array(Buffer.from(json.fileHash, 'base64')), signature: new Uint8Array(Buffer.from(json.signature, 'base64')) } as unknown as R;
+}
+
 interface ReceiptFile {
   version: 1;
   id: string;
   partner: string;
   createdAt: string;
-  receipt: Record<string, unknown> & { cmd: 'EERP' | 'NERP'; fileHash: string; signature: string };
+  receipt: ReceiptJson;
 }
 
 const RECEIPT_NAME = /^(\d{12})-(EERP|NERP)-(.+)\.json$/;
@@ -278,31 +289,11 @@ export class PendingReceiptStore {
 }
 
 function fromFile(file: ReceiptFile): StoredReceipt {
-  return {
-    id: file.id,
-    partner: file.partner,
-    createdAt: file.createdAt,
-    receipt: {
-      ...file.receipt,
-      fileHash: new Uint8Array(Buffer.from(file.receipt.fileHash, 'base64')),
-      signature: new Uint8Array(Buffer.from(file.receipt.signature, 'base64')),
-    } as Receipt,
-  };
+  return { id: file.id, partner: file.partner, createdAt: file.createdAt, receipt: receiptFromJson(file.receipt) };
 }
 
 function receiptFile(stored: StoredReceipt): ReceiptFile {
-  const { receipt } = stored;
-  return {
-    version: 1,
-    id: stored.id,
-    partner: stored.partner,
-    createdAt: stored.createdAt,
-    receipt: {
-      ...receipt,
-      fileHash: Buffer.from(receipt.fileHash).toString('base64'),
-      signature: Buffer.from(receipt.signature).toString('base64'),
-    },
-  };
+  return { version: 1, id: stored.id, partner: stored.partner, createdAt: stored.createdAt, receipt: receiptToJson(stored.receipt) };
 }
 
 

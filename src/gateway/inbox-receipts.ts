@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { mkdirDurable, readJsonIfExists, removeInterruptedWrites, unlinkDurable, writeJsonAtomic } from '../files/durable-fs.ts';
 import { errnoCode } from '../files/file-errors.ts';
 import { assertSafeFileName, identityKey, type VirtualFileIdentity } from '../files/naming.ts';
-import type { PendingReceiptStore } from '../files/receipts-store.ts';
+import { type PendingReceiptStore, type ReceiptJson, receiptFromJson, receiptToJson } from '../files/receipts-store.ts';
 import type { Eerp } from '../protocol/command-types.ts';
 import { inId } from '../station/session-handler.ts';
 import type { TransferHistory } from '../store/transfer-history.ts';
@@ -33,7 +33,7 @@ interface HeldFile {
   path: string;
   inode: number;
   heldAt: string;
-  receipt: Omit<Eerp, 'fileHash' | 'signature'> & { fileHash: string; signature: string };
+  receipt: ReceiptJson<Eerp>;
 }
 
 /** The identity an EERP answers (its DEST is the file's originator, its ORIG the final recipient). */
@@ -72,7 +72,7 @@ export class HeldReceipts {
       path,
       inode,
       heldAt: held.heldAt,
-      receipt: { ...receipt, fileHash: Buffer.from(receipt.fileHash).toString('base64'), signature: Buffer.from(receipt.signature).toString('base64') },
+      receipt: receiptToJson(receipt),
     };
     await writeJsonAtomic(this.#file(partner, identityOfEerp(receipt)), file);
     return held;
@@ -121,11 +121,7 @@ function fromFile(file: HeldFile): HeldReceipt {
     path: file.path,
     inode: file.inode,
     heldAt: file.heldAt,
-    receipt: {
-      ...file.receipt,
-      fileHash: new Uint8Array(Buffer.from(file.receipt.fileHash, 'base64')),
-      signature: new Uint8Array(Buffer.from(file.receipt.signature, 'base64')),
-    },
+    receipt: receiptFromJson(file.receipt),
   };
 }
 
