@@ -89,9 +89,9 @@ export interface SpoolOptions {
   /** Milliseconds since the epoch, for createdAt. */
   now?: () => number;
   /**
-   * Removed entries that are big go to a detached process at once, the others when close() is called,
-   * and leftovers in .trash at open too (trash-bin.ts): for `oftp2 send`, which would otherwise wait
-   * for the deletion of what it just sent before it can exit.
+   * Removed entries are deleted by detached processes, never in this one (trash-bin.ts): a big one at
+   * once, small ones together when removals pause or at close(), leftovers in .trash at open. For
+   * `oftp2 send`, which would otherwise wait for the deletion of what it just sent before it can exit.
    */
   detachedRemoval?: boolean;
 }
@@ -129,11 +129,6 @@ export class Spool {
     this.#now = options.now ?? Date.now;
     this.#bin = new TrashBin({ detached: options.detachedRemoval === true });
     this.#sequence = sequence;
-  }
-
-  /** The sequence number of the last entry numbered (enqueue numbers each before its first await). */
-  get lastSequence(): number {
-    return this.#sequence;
   }
 
   /** Opens (creating if needed) the spool in `dir`, clearing leftovers of interrupted work. */
