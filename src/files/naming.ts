@@ -162,8 +162,11 @@ export function collisionName(name: string, n: number): string {
   return n === 0 ? name : `${name}~${n}`;
 }
 
+const SAFE_COMPONENT = /^[A-Z0-9-]*$/;
+
 /** Keeps [A-Z0-9-]; every other UTF-8 octet becomes '_' + two hex digits. */
 function escapeComponent(value: string, maxLength: number): string {
+  if (SAFE_COMPONENT.test(value)) return value.slice(0, maxLength); // the usual case: nothing to escape
   let out = '';
   for (const octet of Buffer.from(value, 'utf8')) {
     const c = String.fromCharCode(octet);

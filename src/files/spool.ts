@@ -286,6 +286,14 @@ export class Spool {
     return [...index.entries.values()];
   }
 
+  /** The partner's entry with this identityKey, if it is queued (from the index: no listing, no hashing). */
+  async find(partner: string, key: string): Promise<SpoolEntry | undefined> {
+    assertSafeFileName(partner);
+    const index = await this.#indexFor(partner);
+    const name = index.byKey.get(key);
+    return name === undefined ? undefined : index.entries.get(name);
+  }
+
   /** How many entries wait for the partner. */
   async count(partner: string): Promise<number> {
     assertSafeFileName(partner);

@@ -67,10 +67,8 @@ export function stationTarget(station: Station): OutboxTarget {
     partner: (name) => station.store.partner(name),
     maxFileSizeBytes: (partner) => effectivePartnerSettings(station.store.config.station, partner).maxFileSizeBytes,
     allocateStamp: (partner) => station.allocateStamp(partner),
-    spooled: async (partner, identity) => {
-      const key = identityKey(identity);
-      return (await station.services.spool.list(partner)).find((e) => identityKey(e.meta) === key);
-    },
+    // From the spool's index: a burst of thousands queued would otherwise hash every entry per pickup.
+    spooled: (partner, identity) => station.services.spool.find(partner, identityKey(identity)),
     known: (identity) => station.services.history.get(outId(identityKey(identity))) !== undefined,
     enqueue: (partner, request) => station.enqueue(partner, request),
     recordQueued: (entry, origin) => station.recordQueued(entry, origin),

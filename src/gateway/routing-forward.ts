@@ -130,7 +130,7 @@ export class Forwarder {
     };
     if (!record) return fail(NerpReason.processingFailed, 'no forwarding record for this file');
     if (services.history.get(outId(key)) === undefined) {
-      const spooled = (await services.spool.list(record.to)).find((e) => identityKey(e.meta) === key);
+      const spooled = await services.spool.find(record.to, key);
       if (spooled) {
         await this.#station.recordQueued(spooled, `forwarded from ${record.from}`);
       } else {

@@ -3,6 +3,7 @@ import { appendFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { FileRefusedError } from '../../src/files/file-errors.ts';
+import { identityKey } from '../../src/files/naming.ts';
 import { type EnqueueMeta, Spool } from '../../src/files/spool.ts';
 import { sfidFor } from '../../src/files/spool-entry.ts';
 import { TimestampAllocator } from '../../src/files/timestamp-allocator.ts';
@@ -335,5 +336,17 @@ test('a partner folder removed while the spool is open is made again at the next
   const entry = await spool.enqueue(await writeSource(dir, 'two', Buffer.from('two')), { ...meta(), datasetName: 'TWO' });
   assert.deepEqual(await readFile(entry.dataPath, 'utf8'), 'two');
   assert.deepEqual((await spool.list('acme')).map((e) => e.meta.datasetName), ['TWO']);
+  await spool.close();
+});
+
+test('find: an entry by its identity key, from the index', async (t) => {
+  const dir = await tempDir(t);
+  const spool = await Spool.open(join(dir, 'spool'));
+  const entry = await spool.enqueue(await writeSource(dir, 'one', Buffer.from('one')), meta());
+  assert.equal(await spool.find('acme', identityKey(entry.meta)), entry);
+  assert.equal(await spool.find('acme', 'no-such-key'), undefined);
+  assert.equal(await spool.find('other', identityKey(entry.meta)), undefined);
+  await spool.remove(entry);
+  assert.equal(await spool.find('acme', identityKey(entry.meta)), undefined);
   await spool.close();
 });
