@@ -2,15 +2,20 @@
 // that matters. Deleting files on ext4 waits for the journal, which a session's fsyncs keep busy: a
 // deletion right after each sent file took milliseconds per unlink and held thread-pool threads that
 // the next file's reads and fsyncs were waiting for. So trees are deleted one at a time, once removals
-// have paused for QUIET_MS (or more than MAX_WAITING wait), and whatever waits at close() is deleted
+// have paused for QUIET_MS (or more than MAX_WAITING wait: a steady stream is deleted as it comes, one
+// thread-pool thread at most), and whatever waits at close() is deleted
 // before close() resolves. In detached mode (a short-lived `oftp2 send`) nothing is deleted in this
 // process: a big tree goes to a detached `rm` at once, small ones together when removals pause or at close().
 import { removeTree, removeTreesDetached } from './durable-fs.ts';
 
 /** Removals must pause this long before waiting trees are deleted (default). */
 const QUIET_MS = 1000;
-/** With more waiting than this, deletion starts without a pause. */
-const MAX_WAITING = 4096;
+/**
+ * With more waiting than this, deletion starts without a pause: in this process (one at a time, so a
+ * steady stream of sent files is deleted as steadily, not in bursts of thousands), or detached.
+ */
+const MAX_WAITING = 64;
+const MAX_WAITING_DETACHED = 4096;
 /** A tree under this many octets is not worth a detached `rm` of its own. */
 const SMALL_OCTETS = 1024 * 1024;
 
@@ -47,7 +52,7 @@ export class TrashBin {
       return;
     }
     this.#waiting.push(path);
-    if (this.#waiting.length > MAX_WAITING) this.#empty();
+    if (this.#waiting.length > (this.#detached ? MAX_WAITING_DETACHED : MAX_WAITING)) this.#empty();
     else {
       clearTimeout(this.#timer);
       this.#timer = setTimeout(() => this.#empty(), this.#quietMs);

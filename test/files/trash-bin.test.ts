@@ -85,3 +85,13 @@ test('detached: small trees are handed to one detached `rm` once removals pause,
   await eventually(async () => (await readdir(dir)).length === 0);
   await bin.close();
 });
+
+test('a steady stream is deleted as it comes: past 64 waiting, deletion starts without a pause', async (t) => {
+  const dir = await tempDir(t);
+  const bin = new TrashBin({ detached: false, quietMs: 60_000 });
+  const made = await trees(dir, 70);
+  for (const tree of made) bin.discard(tree, 2048);
+  await eventually(async () => (await readdir(dir)).length === 0);
+  assert.equal(bin.waiting, 0);
+  await bin.close();
+});
