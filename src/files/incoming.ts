@@ -188,20 +188,15 @@ export async function openIncoming(
   }
 }
 
-/**
- * Octets of a partial for `identity` proven durable by its checkpoint (0 if none): what a resumed
- * transfer will not need again, for the space guard's `alreadyStoredBytes`.
- */
-export async function durablePartialOctets(tempDir: string, identity: VirtualFileIdentity): Promise<number> {
-  return checkpointOctets(await readIncomingCheckpoint(tempDir, identity));
-}
-
 /** The partial's checkpoint for `identity` in `tempDir`, null when there is none (for openIncoming's `saved`). */
 export async function readIncomingCheckpoint(tempDir: string, identity: VirtualFileIdentity): Promise<IncomingCheckpoint | null> {
   return (await readJsonIfExists<IncomingCheckpoint>(join(tempDir, `${identityKey(identity)}.ckpt.json`))) ?? null;
 }
 
-/** Octets a checkpoint proves durable (0 for none). */
+/**
+ * Octets a checkpoint proves durable (0 for none): what a resumed transfer will not need again, for
+ * the space guard's `alreadyStoredBytes`.
+ */
 export function checkpointOctets(saved: IncomingCheckpoint | null | undefined): number {
   return saved && Number.isSafeInteger(saved.octets) ? saved.octets : 0;
 }

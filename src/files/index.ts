@@ -1,7 +1,7 @@
 // The file layer (virtual files, RFC 5024 §1.5): outgoing spool, reader, checkpoints, incoming files,
 // naming, timestamps, space guard and pending receipts. Import from here; the modules are small.
 export type { CommittedFile, CountCheck, IncomingOptions, IncomingSpec } from './incoming.ts';
-export { checkpointOctets, defaultPartialDir, durablePartialOctets, IncomingFile, openIncoming, readIncomingCheckpoint } from './incoming.ts';
+export { checkpointOctets, defaultPartialDir, IncomingFile, openIncoming, readIncomingCheckpoint } from './incoming.ts';
 export type { IncomingCheckpoint } from './incoming-checkpoint.ts';
 export { FileRefusedError } from './file-errors.ts';
 export { sha256File } from './file-digest.ts';

@@ -27,7 +27,7 @@ export class TrashBin {
   #emptying: Promise<void> | undefined;
   #closed = false;
 
-  /** `detached`: big trees are handed to a detached `rm` at once, and all that waits at close(). */
+  /** `detached`: nothing is deleted in this process (see the top of the file). */
   constructor(options: { detached: boolean; quietMs?: number }) {
     this.#detached = options.detached;
     this.#quietMs = options.quietMs ?? QUIET_MS;

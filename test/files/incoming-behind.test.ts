@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { defaultPartialDir, durablePartialOctets, openIncoming } from '../../src/files/incoming.ts';
+import { checkpointOctets, defaultPartialDir, openIncoming, readIncomingCheckpoint } from '../../src/files/incoming.ts';
 import { datasetFileName } from '../../src/files/naming.ts';
 import { IDENTITY, sha256Hex, tempDir } from './helpers.ts';
 
@@ -22,7 +22,7 @@ test('a checkpoint behind claims what was written before it; later data is cut a
   await file.checkpointBehind(); // one at a time: a second call while it runs does nothing
   await file.write(more); // goes on while the fsync runs
   await file.close(); // waits for the checkpoint
-  assert.equal(await durablePartialOctets(partials, IDENTITY), first.length);
+  assert.equal(checkpointOctets(await readIncomingCheckpoint(partials, IDENTITY)), first.length);
   const saved = JSON.parse(await readFile(file.partPath.replace(/\.part$/, '.ckpt.json'), 'utf8'));
   assert.equal(saved.octets, first.length);
   assert.ok((await stat(file.partPath)).size >= first.length);
@@ -45,5 +45,5 @@ test('commit waits for a checkpoint behind and leaves no checkpoint file', async
   await file.checkpointBehind();
   const committed = await file.commit(inbox, datasetFileName(IDENTITY.datasetName));
   assert.equal(sha256Hex(await readFile(committed.path)), sha256Hex(data));
-  assert.equal(await durablePartialOctets(partials, IDENTITY), 0, 'the checkpoint went with the commit');
+  assert.equal(checkpointOctets(await readIncomingCheckpoint(partials, IDENTITY)), 0, 'the checkpoint went with the commit');
 });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { sha256File } from '../../src/files/file-digest.ts';
 import { FileRefusedError } from '../../src/files/file-errors.ts';
-import { defaultPartialDir, durablePartialOctets, type IncomingFile, type IncomingSpec, openIncoming } from '../../src/files/incoming.ts';
+import { checkpointOctets, defaultPartialDir, type IncomingFile, type IncomingSpec, openIncoming, readIncomingCheckpoint } from '../../src/files/incoming.ts';
 import { datasetFileName, identityKey } from '../../src/files/naming.ts';
 import { type EnqueueMeta, Spool } from '../../src/files/spool.ts';
 import { type SpoolEntry, sfidFor } from '../../src/files/spool-entry.ts';
@@ -94,7 +94,7 @@ for (const sample of samples) {
     // session 2: the sender offers its sent progress; we answer what is durable and cut the rest
     const offer = await spool.restartOffer(entry);
     assert.ok(offer > durable);
-    assert.equal(await durablePartialOctets(partials, entry.meta), durableOctets);
+    assert.equal(checkpointOctets(await readIncomingCheckpoint(partials, entry.meta)), durableOctets);
     const second = await openIncoming(partials, entry.meta, spec(offer));
     assert.equal(second.resumed, true);
     assert.equal(second.restartPosition, durable);

@@ -6,7 +6,7 @@
 // the victim died before the command left or before it could read it.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { writeFile } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeCommand } from '../../src/protocol/command-codec.ts';
 import { COMMAND_BY_OCTET } from '../../src/protocol/command-layouts.ts';
@@ -134,6 +134,16 @@ export class Oftp2Process {
   tail(lines = 15): string {
     const out = this.stdout.trimEnd().split('\n').slice(-lines).join('\n');
     return `--- ${this.label} stdout (tail) ---\n${out}\n--- ${this.label} stderr ---\n${this.stderr.trimEnd()}`;
+  }
+}
+
+/** The names in `dir`, sorted; none when it does not exist. */
+export async function listNames(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir)).sort();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
   }
 }
 

@@ -18,13 +18,14 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { type FSWatcher, watch } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { CommandName } from '../../src/protocol/command-types.ts';
 import {
   describeExit,
+  listNames,
   Oftp2Process,
   OftpProxy,
   runOftp2,
@@ -146,15 +147,6 @@ function queueGroups(files: SourceFile[]): { format: 'U' | 'F' | 'V'; paths: str
 
 function formatArgs(format: 'U' | 'F' | 'V'): string[] {
   return format === 'F' ? ['--format', 'F', '--record-length', '80'] : ['--format', format];
-}
-
-async function listNames(dir: string): Promise<string[]> {
-  try {
-    return (await readdir(dir)).sort();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
 }
 
 async function setStation(dataDir: string, changes: Record<string, unknown>): Promise<void> {

@@ -35,7 +35,7 @@ import { StationStore } from '../../src/store/station-store.ts';
 import { type TransferRecord, TransferHistory } from '../../src/store/transfer-history.ts';
 import { ownKeysConfig, partnerCertificatesConfig, stationPki } from '../station/secure-helpers.ts';
 import { TestPki } from '../tls/pki.ts';
-import { describeExit, Oftp2Process, seededRandom } from './crash-harness.ts';
+import { describeExit, listNames, Oftp2Process, seededRandom } from './crash-harness.ts';
 import { freePort } from '../free-port.ts';
 import { owedReceipts } from '../receipts-owed.ts';
 
@@ -80,15 +80,6 @@ function sizes(rng: ReturnType<typeof seededRandom>): number[] {
   return out;
 }
 
-async function names(dir: string): Promise<string[]> {
-  try {
-    return (await readdir(dir)).sort();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-}
-
 /** Every file (not folder) below `dir`, as paths relative to it. */
 async function allFiles(dir: string): Promise<string[]> {
   const out: string[] = [];
@@ -107,7 +98,7 @@ async function allFiles(dir: string): Promise<string[]> {
 async function historyLines(dataDir: string): Promise<{ id: string; state: string; datasetName: string }[]> {
   const dir = join(dataDir, 'state', 'history');
   const out: { id: string; state: string; datasetName: string }[] = [];
-  for (const name of await names(dir)) {
+  for (const name of await listNames(dir)) {
     const text = await readFile(join(dir, name), 'utf8').catch(() => '');
     for (const line of text.split('\n')) {
       try {
@@ -253,8 +244,8 @@ test('gateway faults: 200 files through two gateways SIGKILLed at random at leas
 
   // ---- kills ----
   const inboxDir = join(dirR, 'share', 's', 'in');
-  const delivered = async () => (await names(inboxDir)).filter((n) => !n.startsWith('.')).length;
-  const partials = async () => (await names(join(inboxDir, '.oftp-partial'))).filter((n) => n.endsWith('.part')).length;
+  const delivered = async () => (await listNames(inboxDir)).filter((n) => !n.startsWith('.')).length;
+  const partials = async () => (await listNames(join(inboxDir, '.oftp-partial'))).filter((n) => n.endsWith('.part')).length;
   const lastMsg = (p: Oftp2Process) => /"msg":"([^"]*)"[^\n]*\n?$/.exec(p.stdout)?.[1] ?? '';
   const kills: string[] = [];
   let midTransfer = 0;
@@ -291,8 +282,8 @@ test('gateway faults: 200 files through two gateways SIGKILLed at random at leas
   const outboxesEmpty = async () => {
     for (const folder of FOLDERS) {
       const dir = join(dirS, 'share', 'r', folder);
-      if ((await names(dir)).some((n) => n !== '.oftp-pickup')) return false;
-      if ((await names(join(dir, '.oftp-pickup'))).length > 0) return false;
+      if ((await listNames(dir)).some((n) => n !== '.oftp-pickup')) return false;
+      if ((await listNames(join(dir, '.oftp-pickup'))).length > 0) return false;
     }
     return true;
   };
@@ -312,7 +303,7 @@ test('gateway faults: 200 files through two gateways SIGKILLed at random at leas
       delivered(),
       deliveredIds(),
       outboxesEmpty(),
-      names(join(dirS, 'spool', 'r')),
+      listNames(join(dirS, 'spool', 'r')),
       owedReceipts(join(dirR, 'state', 'receipts'), 's'),
     ]);
     // Both up (a process restarted by the last kill has finished its start-up recovery), all done.
@@ -333,7 +324,7 @@ test('gateway faults: 200 files through two gateways SIGKILLed at random at leas
   }
 
   // ---- every file exactly once, byte-identical ----
-  const inboxNames = (await names(inboxDir)).filter((n) => !n.startsWith('.'));
+  const inboxNames = (await listNames(inboxDir)).filter((n) => !n.startsWith('.'));
   const byDsn = new Map<string, string[]>();
   for (const n of inboxNames) byDsn.set(dsnOfInboxName(n), [...(byDsn.get(dsnOfInboxName(n)) ?? []), n]);
   const expected = new Set(files.map((f) => f.dsn));
@@ -397,7 +388,7 @@ test('gateway faults: 200 files through two gateways SIGKILLed at random at leas
   }
   const inboxFiles = (await allFiles(dirR)).filter((p) => p.startsWith(`${inboxRel}/`));
   assert.equal(inboxFiles.length, FILES);
-  for (const f of FOLDERS) assert.deepEqual((await names(join(dirS, 'share', 'r', f))).filter((n) => n !== '.oftp-pickup'), [], `S: ${f} empty`);
+  for (const f of FOLDERS) assert.deepEqual((await listNames(join(dirS, 'share', 'r', f))).filter((n) => n !== '.oftp-pickup'), [], `S: ${f} empty`);
 
   // Kills fell on work in progress: at least one during a transfer of R's inbox filling up.
   say(`done: ${kills.length} kills; S ran ${runs.S} times, R ${runs.R} times`);
