@@ -13,8 +13,9 @@
 // bad buffer leaves the decoder as it was and throws RemoteProtocolError 'OFTP_ERR_DATA_BUFFER' carrying
 // the ESID reason: 07 buffer longer than negotiated, 06 for everything else (count beyond the end of the
 // buffer, compressed subrecord without its octet, record longer than SFIDLRECL, F record of another
-// length, data after the end of a U/T file). Then the data moves with one set() and a copyWithin or
-// fill per subrecord: nothing is allocated per subrecord.
+// length, data after the end of a U/T file). Then the data moves: in WebAssembly for all but small
+// buffers (subrecord-mover.ts), else with one set() and a copyWithin or fill per subrecord. Nothing is
+// allocated per subrecord.
 import { LocalUsageError, RemoteProtocolError } from '../errors.ts';
 import type { VirtualFileFormat } from './command-types.ts';
 import {
@@ -28,6 +29,10 @@ import {
   structureOf,
 } from './exchange-buffer-format.ts';
 import { EsidReason } from './reason-codes.ts';
+import { type SubrecordMover, subrecordMover } from './subrecord-mover.ts';
+
+/** Payloads from this length on move in WebAssembly, where its fixed cost per call pays. */
+const MOVER_FROM = 512;
 
 export interface ExchangeBufferDecoderOptions {
   /** The format as transmitted: SFIDFMT, or 'U' for a signed/compressed/encrypted file (transmittedFormat()). */
@@ -40,6 +45,8 @@ export interface ExchangeBufferDecoderOptions {
   startUnitCount?: number;
   /** Records already received before the restart position (F/V), so recordCount is the total (EFIDRCNT). */
   startRecordCount?: number;
+  /** false: move the data in JavaScript even where WebAssembly is available (tests compare the two). */
+  webAssembly?: boolean;
 }
 
 export interface DecodedData {
@@ -62,9 +69,11 @@ export class ExchangeBufferDecoder {
   #endOfFile = false;
   #units: number;
   #records: number;
+  readonly #mover: SubrecordMover | undefined;
 
   constructor(options: ExchangeBufferDecoderOptions) {
     this.format = options.format;
+    this.#mover = options.webAssembly === false ? undefined : subrecordMover;
     this.#structure = structureOf(options.format);
     this.exchangeBufferSize = checkExchangeBufferSize(options.exchangeBufferSize);
     this.maxRecordSize = checkMaxRecordSize(this.#structure, options.maxRecordSize);
@@ -191,6 +200,10 @@ export class ExchangeBufferDecoder {
       out = target;
     }
     // Walk 2: move the data.
+    if (this.#mover !== undefined && length >= MOVER_FROM) {
+      this.#mover.unpack(payload, out, offset, q);
+      return this.#decoded(out, offset, q, recordLength, endOfFile, endCount, bufferEndsFile);
+    }
     const base = offset + lead;
     out.set(payload, base);
     p = 0;
@@ -210,6 +223,12 @@ export class ExchangeBufferDecoder {
       }
       w += count;
     }
+    return this.#decoded(out, offset, q, recordLength, endOfFile, endCount, bufferEndsFile);
+  }
+
+  /** Commits a decoded buffer's effect on the state and describes it. */
+  #decoded(out: Uint8Array, offset: number, q: number, recordLength: number, endOfFile: boolean, endCount: number, bufferEndsFile: boolean): DecodedData {
+    const ends = this.#ends;
     this.#recordLength = recordLength;
     this.#endOfFile = endOfFile;
     this.#units += q;

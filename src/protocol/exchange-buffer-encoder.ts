@@ -18,7 +18,8 @@
 // write() keeps a reference to the part of the chunk that did not fit; do not reuse the chunk until
 // needsInput is true again. A buffer is handed out only once the End of Record flag of its last
 // subrecord is decided, so the encoder holds at most one DATA buffer and one caller chunk; nothing is
-// allocated per subrecord (uncompressed data moves with one set() per buffer and copyWithin per subrecord).
+// allocated per subrecord. Uncompressed U/T/V data moves in WebAssembly for all but short pieces
+// (subrecord-mover.ts), else with one set() per buffer and copyWithin per subrecord.
 import { LocalUsageError } from '../errors.ts';
 import type { VirtualFileFormat } from './command-types.ts';
 import {
@@ -33,6 +34,7 @@ import {
   restartPositionOf,
   structureOf,
 } from './exchange-buffer-format.ts';
+import { type SubrecordMover, subrecordMover } from './subrecord-mover.ts';
 
 export interface ExchangeBufferEncoderOptions {
   /** The format as transmitted: SFIDFMT, or 'U' for a signed/compressed/encrypted file (transmittedFormat()). */
@@ -47,11 +49,15 @@ export interface ExchangeBufferEncoderOptions {
   startUnitCount?: number;
   /** Records before the restart position (F/V), so recordCount is the file total EFID wants. */
   startRecordCount?: number;
+  /** false: move the data in JavaScript even where WebAssembly is available (tests compare the two). */
+  webAssembly?: boolean;
 }
 
 const EMPTY = new Uint8Array(0);
 /** Top-ups shorter than this are copied by a byte loop rather than set(), which needs a view. */
 const BULK_LITERAL = 16;
+/** Literals from this many octets on move in WebAssembly, where its fixed cost per call pays. */
+const MOVER_FROM = 512;
 
 export class ExchangeBufferEncoder {
   readonly format: VirtualFileFormat;
@@ -81,9 +87,11 @@ export class ExchangeBufferEncoder {
   #streamStarted = false;
   #units: number;
   #records: number;
+  readonly #mover: SubrecordMover | undefined;
 
   constructor(options: ExchangeBufferEncoderOptions) {
     this.format = options.format;
+    this.#mover = options.webAssembly === false ? undefined : subrecordMover;
     this.#structure = structureOf(options.format);
     this.exchangeBufferSize = checkExchangeBufferSize(options.exchangeBufferSize);
     this.bufferCompression = options.bufferCompression;
@@ -323,9 +331,16 @@ export class ExchangeBufferEncoder {
       this.#pos = pos + 1 + n;
       return s + n - start;
     }
+    const m = Math.ceil(n / MAX_SUBRECORD_COUNT);
+    const last = n - (m - 1) * MAX_SUBRECORD_COUNT;
+    if (this.#mover !== undefined && n >= MOVER_FROM) {
+      this.#pos = this.#mover.pack(src, s, n, buf, pos);
+      this.#lastHeader = this.#pos - 1 - last;
+      this.#lastCompressed = false;
+      return s + n - start;
+    }
     // Copy the data once, m octets ahead of where it goes (m = number of subrecords), then move each
     // 63-octet block back into place behind its header. The source always stays ahead of the writes.
-    const m = Math.ceil(n / MAX_SUBRECORD_COUNT);
     buf.set(src.subarray(s, s + n), pos + m);
     let from = pos + m;
     let left = n;
