@@ -202,7 +202,7 @@ async function success(s: Spawned, what: string, timeoutMs: number): Promise<num
 }
 
 /** How `oftp2` is run: the single binary as shipped (built at the start), or --cli source. */
-let oftpCommand: { exe: string; args: string[] } = { exe: process.execPath, args: [MAIN] };
+let oftpCommand: { exe: string; args: string[] } = { exe: process.execPath, args: [...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []), MAIN] };
 const oftp2 = (...args: string[]) => start(oftpCommand.exe, [...oftpCommand.args, ...args], { ...process.env, OFTP2_DATA_DIR: '' });
 
 async function cli(...args: string[]): Promise<void> {

@@ -16,6 +16,8 @@ export const command: CliCommand = {
   --format U|T|F|V      virtual file format (default U)
   --record-length N     record length for F, longest record for V
   --description TEXT    SFID description (default: the original file name)
+  --copy                queue a copy of each FILE, free to change once queued (default: the spool
+                        shares the file, hard-linked, and a file changed before it is sent is not sent)
 ${DATA_DIR_USAGE}`,
   async run(argv) {
     const { values, positionals } = parseCommandArgs({
@@ -27,6 +29,7 @@ ${DATA_DIR_USAGE}`,
         format: { type: 'string' },
         'record-length': { type: 'string' },
         description: { type: 'string' },
+        copy: { type: 'boolean' },
       },
     });
     const [partnerName, ...files] = positionals;
@@ -45,7 +48,7 @@ ${DATA_DIR_USAGE}`,
     try {
       await queueInOrder(
         files,
-        (file) => station.enqueue(partnerName, { path: file, datasetName: values.dataset, format, recordLength, description: values.description }),
+        (file) => station.enqueue(partnerName, { path: file, datasetName: values.dataset, format, recordLength, description: values.description, transfer: values.copy ? 'copy' : 'share' }),
         (file, entry) => process.stdout.write(`queued ${file} as ${entry.meta.datasetName}\n`),
       );
       const bar = ProgressBar.forTerminal();

@@ -24,7 +24,7 @@ export { PendingReceiptStore } from './receipts-store.ts';
 export type { SpaceDecision, SpaceFigures, SpacePolicy, StatfsFunction } from './space-guard.ts';
 export { checkIncomingSpace, decideIncomingSpace, spaceFigures } from './space-guard.ts';
 export type { EnqueueMeta, EnqueueOptions, SpoolOptions } from './spool.ts';
-export { Spool } from './spool.ts';
+export { Spool, type Transfer } from './spool.ts';
 export type { SpoolEntry, SpoolMeta } from './spool-entry.ts';
 export { sfidFor } from './spool-entry.ts';
 export type { ReaderOptions, ReadProgress } from './spool-reader.ts';

@@ -32,8 +32,16 @@ export interface SpoolMeta extends VirtualFileIdentity {
   recordCount: number;
   /** EFIDUCNT: user data octets (V without prefixes; a file travelling as U counts all octets). */
   unitCount: number;
-  /** SHA-256 of the spooled octets, hex. */
-  sha256: string;
+  /**
+   * SHA-256 of the spooled octets, hex, where queueing read them: T, F and V files, whose structure is
+   * checked octet by octet. A U file is linked or copied by the kernel without being read, and has none.
+   */
+  sha256?: string;
+  /**
+   * The data file is a hard link to the caller's file, which stays where it was ('share'): its size
+   * (octets) and this modification time, when it was queued. A file changed since is not sent.
+   */
+  sharedMtimeMs?: number;
   /** SFIDSEC, SFIDCIPH, SFIDCOMP, SFIDENV, SFIDSIGN */
   securityLevel: number;
   cipherSuite: number;

@@ -17,7 +17,6 @@ import { basename, join } from 'node:path';
 import type { VirtualFileFormat } from '../protocol/command-types.ts';
 import { FileReason } from '../protocol/reason-codes.ts';
 import { forgetEnsuredDirs, fsyncDir, fsyncDirShared, KeyedQueue, mkdirDurable, mkdirDurableOnce, readJsonIfExists, removeTree, removeTreesDetached, writeNewFileSynced } from './durable-fs.ts';
-import { sha256File } from './file-digest.ts';
 import { TrashBin } from './trash-bin.ts';
 import { badArgument, errnoCode, FileRefusedError, ioError } from './file-errors.ts';
 import { assertSafeFileName, identityKey, validateIdentity } from './naming.ts';
@@ -76,12 +75,17 @@ export interface EnqueueMeta {
 
 export interface EnqueueOptions {
   /**
-   * 'copy' (default): stream a copy. 'link': hard-link the source into the spool (no copy); only when
-   * the caller will never rewrite the source in place (e.g. it deletes it next, making this a move).
-   * Falls back to a copy across filesystems.
+   * 'copy' (default): the spool takes a copy. 'link': hard-link the source into the spool (no copy);
+   * only when the caller will never rewrite the source in place (it deletes it next: a move).
+   * 'share': hard-link a source that stays where it is: no copy and, for U, no read at all; its size
+   * and modification time are kept (sharedMtimeMs), and a file changed since is not sent
+   * (Spool.changedSince). Both links fall back to a copy where the source cannot be linked (another
+   * filesystem, not ours to link).
    */
-  transfer?: 'copy' | 'link';
+  transfer?: Transfer;
 }
+
+export type Transfer = 'copy' | 'link' | 'share';
 
 export interface SpoolOptions {
   /** Allocates SFIDDATE/SFIDTIME when the caller gives none. */
@@ -212,7 +216,8 @@ export class Spool {
         octets: content.summary.octets,
         recordCount: content.summary.records,
         unitCount: content.summary.units,
-        sha256: content.sha256,
+        ...(content.sha256 === undefined ? {} : { sha256: content.sha256 }),
+        ...(content.sharedMtimeMs === undefined ? {} : { sharedMtimeMs: content.sharedMtimeMs }),
         securityLevel: meta.securityLevel ?? 0,
         cipherSuite: meta.cipherSuite ?? 0,
         compression: meta.compression ?? 0,
@@ -386,6 +391,24 @@ export class Spool {
     return saveOutgoingCheckpoint(entry.dir, checkpoint);
   }
 
+  /**
+   * For an entry that shares the caller's file ('share'): why it may not be sent, if that file was
+   * changed (size or modification time) or removed from the spool since it was queued; else undefined.
+   * Sending it would mix new octets into a transfer that restarts, or send what was never queued.
+   */
+  async sharedFileChanged(entry: SpoolEntry): Promise<string | undefined> {
+    const { sharedMtimeMs, octets, sourceName } = entry.meta;
+    if (sharedMtimeMs === undefined) return undefined;
+    let now: { size: number; mtimeMs: number };
+    try {
+      now = await stat(entry.dataPath);
+    } catch (err) {
+      return `${sourceName}: its spooled data cannot be read (${errnoCode(err) ?? String(err)})`;
+    }
+    if (now.size === octets && now.mtimeMs === sharedMtimeMs) return undefined;
+    return `${sourceName} was changed after it was queued (now ${now.size} octets, modified ${new Date(now.mtimeMs).toISOString()}; queued: ${octets} octets, modified ${new Date(sharedMtimeMs).toISOString()}); queue it again to send it`;
+  }
+
   /** SFIDREST to offer for this entry in the next SFID (see outgoing-checkpoint.ts). */
   async restartOffer(entry: SpoolEntry): Promise<number> {
     return restartOffer(await this.loadCheckpoint(entry), entry.meta.transmissionFormat);
@@ -470,39 +493,30 @@ const SPOOL_CHUNK = 256 * 1024;
 /** While spooling, a background fdatasync is started every this many octets written. */
 const SPOOL_WRITEBACK = 64 * 1024 * 1024;
 
+/** What spooling made of the source: its structure, and what the entry records of it. */
+interface SpooledContent {
+  summary: ContentSummary;
+  /** T/F/V only (see SpoolMeta.sha256). */
+  sha256?: string;
+  /** 'share' that linked (see SpoolMeta.sharedMtimeMs). */
+  sharedMtimeMs?: number;
+}
+
 /**
- * Puts the source's octets at `dataPath` (copy or link), validating the transmission format's structure
- * and hashing in one pass, then fsyncs. Refuses a source that changes while it is read.
+ * Puts the source's octets at `dataPath` (copy or link) and fsyncs them. U (and any secured file) has
+ * no structure to check: it is linked, or copied by the kernel, and never read here. T/F/V are read in
+ * one pass that validates the transmission format's structure and hashes (and copies, unless linked).
+ * Refuses a source that changes meanwhile.
  * The pass is a pipeline: chunk i+1 is read while chunk i is validated and hashed and chunk i-1 is
  * written (three buffers in turn), and an fdatasync every 64 MiB lets the disk write back while the
  * copy goes on, so the final fsync has little left to do. The bytes hashed are the bytes written.
  */
-async function spoolContent(
-  sourcePath: string,
-  dataPath: string,
-  fields: CheckedFields,
-  transfer: 'copy' | 'link',
-): Promise<{ summary: ContentSummary; sha256: string }> {
+async function spoolContent(sourcePath: string, dataPath: string, fields: CheckedFields, transfer: Transfer): Promise<SpooledContent> {
   const before = await statRegular(sourcePath);
-  // Many octets without structure (U, and any secured file): the kernel copies them, nothing to check.
-  if (transfer === 'copy' && fields.transmissionFormat === 'U' && before.size >= KERNEL_COPY_FROM) return copyUnstructured(sourcePath, dataPath, before);
-  let linked = false;
-  if (transfer === 'link') {
-    try {
-      await link(sourcePath, dataPath);
-      linked = true;
-    } catch (err) {
-      const code = errnoCode(err);
-      if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') {
-        throw ioError('link', `${sourcePath} -> ${dataPath}`, err);
-      }
-    }
-  }
-  // A validator for the transmission format; a secured file is opaque (U), so only counted.
-  const validator = createContentValidator(
-    fields.transmissionFormat,
-    fields.transmissionFormat === 'U' || fields.transmissionFormat === 'T' ? 0 : fields.maxRecordSize,
-  );
+  const linked = transfer !== 'copy' && (await linkIfPossible(sourcePath, dataPath));
+  const shared = linked && transfer === 'share';
+  if (fields.transmissionFormat === 'U') return linked ? syncLinked(dataPath, before, shared) : copyUnstructured(sourcePath, dataPath, before);
+  const validator = createContentValidator(fields.transmissionFormat, fields.transmissionFormat === 'T' ? 0 : fields.maxRecordSize);
   const hash = createHash('sha256');
   const chunk = Math.max(1, Math.min(SPOOL_CHUNK, before.size));
   const buffers = [Buffer.allocUnsafe(chunk), Buffer.allocUnsafe(chunk), Buffer.allocUnsafe(chunk)];
@@ -580,38 +594,61 @@ async function spoolContent(
   }
   const summary = validator.finish();
   const after = await statRegular(sourcePath);
-  if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || summary.octets !== before.size) {
-    throw ioError('spool', sourcePath, Object.assign(new Error('source changed while spooled'), { code: 'ECHANGED' }));
-  }
-  return { summary, sha256: hash.digest('hex') };
+  if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || summary.octets !== before.size) throw changedWhileSpooled(sourcePath);
+  return { summary, sha256: hash.digest('hex'), sharedMtimeMs: shared ? before.mtimeMs : undefined };
 }
 
-/** U files from this size on are copied by the kernel (copyUnstructured), hashed as it copies. */
-const KERNEL_COPY_FROM = 8 * 1024 * 1024;
+/** Hard-links the source at `dataPath`; false where it cannot be linked (another filesystem, not permitted). */
+async function linkIfPossible(sourcePath: string, dataPath: string): Promise<boolean> {
+  try {
+    await link(sourcePath, dataPath);
+    return true;
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') {
+      throw ioError('link', `${sourcePath} -> ${dataPath}`, err);
+    }
+    return false;
+  }
+}
 
 /**
- * spoolContent for many octets without structure: the kernel copies the source (fs.copyFile: a reflink
- * where the filesystem has them, else copy_file_range, never through our memory), then the copy is
- * fsynced. The source is hashed at the same time: the copy runs in the thread pool and the hash on the
- * main thread, so on two cores the enqueue takes about the longer of the two (the SHA-256 of a GiB is
- * half a second of CPU), and nothing is left to hash while the file is sent, when both cores are busy.
- * The source must not change meanwhile (size and mtime before and after, and the octets copied), as
- * for the one-pass copy.
+ * spoolContent for a linked U file: the linked octets are fsynced (nothing to do if the writer did) and
+ * must still be what was stat'ed before the link.
  */
-async function copyUnstructured(
-  sourcePath: string,
-  dataPath: string,
-  before: { size: number; mtimeMs: number },
-): Promise<{ summary: ContentSummary; sha256: string }> {
-  const hashing = sha256File(sourcePath, HASH_CHUNK).then((digest) => Buffer.from(digest).toString('hex'));
+async function syncLinked(dataPath: string, before: { size: number; mtimeMs: number }, shared: boolean): Promise<SpooledContent> {
+  let target: Awaited<ReturnType<typeof open>> | undefined;
+  let now: { size: number; mtimeMs: number };
+  try {
+    target = await open(dataPath, 'r');
+    await target.sync();
+    now = await target.stat();
+  } catch (err) {
+    throw ioError('fsync', dataPath, err);
+  } finally {
+    await target?.close().catch(() => {});
+  }
+  if (now.size !== before.size || now.mtimeMs !== before.mtimeMs) throw changedWhileSpooled(dataPath);
+  return { summary: { octets: now.size, records: 0, units: now.size, longestRecord: 0 }, sharedMtimeMs: shared ? now.mtimeMs : undefined };
+}
+
+function changedWhileSpooled(path: string) {
+  return ioError('spool', path, Object.assign(new Error('source changed while spooled'), { code: 'ECHANGED' }));
+}
+
+/**
+ * spoolContent for U not linked: the kernel copies the source (fs.copyFile: a reflink where the
+ * filesystem has them, else copy_file_range, never through our memory), then the copy is fsynced.
+ * The source must not change meanwhile (size and mtime before and after, and the octets copied).
+ */
+async function copyUnstructured(sourcePath: string, dataPath: string, before: { size: number; mtimeMs: number }): Promise<SpooledContent> {
   try {
     await copyFile(sourcePath, dataPath, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
   } catch (err) {
-    await hashing.catch(() => {});
     throw ioError('copy', `${sourcePath} -> ${dataPath}`, err);
   }
   let target: Awaited<ReturnType<typeof open>> | undefined;
-  let copied: number | undefined;
+  let copied: number;
   try {
     target = await open(dataPath, 'r+');
     await target.sync();
@@ -620,23 +657,11 @@ async function copyUnstructured(
     throw ioError('fsync', dataPath, err);
   } finally {
     await target?.close().catch(() => {});
-    if (copied === undefined) await hashing.catch(() => {});
-  }
-  let sha256: string;
-  try {
-    sha256 = await hashing;
-  } catch (err) {
-    throw ioError('read', sourcePath, err);
   }
   const after = await statRegular(sourcePath);
-  if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || copied !== before.size) {
-    throw ioError('spool', sourcePath, Object.assign(new Error('source changed while spooled'), { code: 'ECHANGED' }));
-  }
-  return { summary: { octets: copied, records: 0, units: copied, longestRecord: 0 }, sha256 };
+  if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || copied !== before.size) throw changedWhileSpooled(sourcePath);
+  return { summary: { octets: copied, records: 0, units: copied, longestRecord: 0 } };
 }
-
-/** Read size for hashing a large source beside its kernel copy. */
-const HASH_CHUNK = 1024 * 1024;
 
 async function statRegular(path: string): Promise<{ size: number; mtimeMs: number }> {
   let s: Awaited<ReturnType<typeof stat>>;

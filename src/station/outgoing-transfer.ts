@@ -3,6 +3,7 @@
 // engine and the socket take buffers, one item ahead (the next chunk is read while the current one is
 // encoded and sent), so memory stays at two chunks and one exchange buffer.
 import { openSpoolReader, type Spool, type SpoolEntry, type SpoolReader } from '../files/index.ts';
+import { OftpError } from '../errors.ts';
 import { ExchangeBufferEncoder } from '../protocol/exchange-buffer-encoder.ts';
 import type { OftpSession } from '../session/engine.ts';
 import type { NegotiatedParameters } from '../session/types.ts';
@@ -88,6 +89,10 @@ export class OutgoingTransfer {
     for (;;) {
       if (encoder.done) {
         if (session.credit === 0) return false; // EFID waits for credit (§9.11 note 1)
+        // A shared file changed while it was read: no EFID for octets that were never queued. The
+        // session ends (ESID 99, see SessionDriver) and the next one reports the file unsendable.
+        const changed = await this.#spool.sharedFileChanged(this.entry);
+        if (changed !== undefined) throw new OftpError('OFTP_ERR_IO', `not sent: ${changed}`);
         session.endFile({ recordCount: encoder.recordCount, unitCount: encoder.unitCount }, io.now());
         await this.#reader.close(); // all read; close() may still come if the EFPA never does
         await this.#saving.catch(() => {}); // nothing writes into the entry once EFPA may remove it

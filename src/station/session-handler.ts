@@ -301,6 +301,11 @@ export class StationSessionHandler implements SessionHandler {
         this.#log('info', { dataset: entry.meta.datasetName }, 'Outbound: already delivered (EERP received), removed from the spool');
         continue;
       }
+      const changed = await this.#services.spool.sharedFileChanged(entry);
+      if (changed !== undefined) {
+        await this.#unsendable(entry, changed);
+        continue;
+      }
       const restart = this.#parameters!.restart ? await this.#services.spool.restartOffer(entry) : 0;
       const sfid = sfidAtLevel(sfidFor(entry.meta, restart), this.#parameters!.level);
       this.#offered = { entry, sfid };
@@ -343,6 +348,14 @@ export class StationSessionHandler implements SessionHandler {
     this.#offered = undefined;
     this.#outgoing = undefined;
     this.summary.sent++;
+  }
+
+  /** A queued file that may not be sent (Spool.sharedFileChanged): failed in history, out of the spool. */
+  async #unsendable(entry: SpoolEntry, why: string): Promise<void> {
+    await this.#record(sfidFor(entry.meta, 0), 'out', { state: 'failed', reason: 'changed', reasonText: why });
+    await this.#services.spool.remove(entry);
+    this.summary.failed++;
+    this.#log('warn', { dataset: entry.meta.datasetName, reason: why }, 'Outbound: not sent');
   }
 
   async #sendFailed(reason: string, reasonText: string, removeFromSpool: boolean): Promise<void> {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { ConfigError } from '../errors.ts';
 import { removeInterruptedWrites } from '../files/durable-fs.ts';
 import { ioError } from '../files/file-errors.ts';
-import { defaultPartialDir, identityKey, PendingReceiptStore, Spool, type SpoolEntry, TimestampAllocator } from '../files/index.ts';
+import { defaultPartialDir, identityKey, PendingReceiptStore, Spool, type SpoolEntry, TimestampAllocator, type Transfer } from '../files/index.ts';
 import type { Ssid, VirtualFileFormat } from '../protocol/command-types.ts';
 import { EsidReason } from '../protocol/reason-codes.ts';
 import { OftpSession } from '../session/engine.ts';
@@ -63,8 +63,8 @@ export interface EnqueueRequest {
   security?: { sign?: boolean; encrypt?: boolean; compress?: boolean; cipherSuite?: number };
   /** A file already secured by its originator, passing through (forwarding): its SFID fields as received. */
   secured?: { securityLevel: number; cipherSuite: number; compression: number; envelope: number; originalFileSize: number };
-  /** 'link' when the caller deletes `path` right after (a move; see Spool.enqueue); default 'copy'. */
-  transfer?: 'copy' | 'link';
+  /** 'link' when the caller deletes `path` right after (a move), 'share' to link a file that stays (see Spool.enqueue); default 'copy'. */
+  transfer?: Transfer;
   /** The path history shows as the file's source (default: `path`), e.g. its place in an outbox. */
   origin?: string;
 }

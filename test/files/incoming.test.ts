@@ -105,7 +105,7 @@ for (const sample of samples) {
     const committed = await second.commit(inbox, datasetFileName(entry.meta.datasetName));
     assert.equal(committed.name, 'ORDERS.EDI');
     assert.equal(Buffer.from(await sha256File(committed.path)).toString('hex'), sha256Hex(sample.data));
-    assert.equal(entry.meta.sha256, sha256Hex(sample.data));
+    assert.equal(entry.meta.sha256, sample.format === 'U' ? undefined : sha256Hex(sample.data), 'T/F/V are hashed as they are checked at enqueue; U is not read');
     assert.deepEqual(await readdir(partials), [], 'no partial or checkpoint left');
     assert.deepEqual(await visibleNames(inbox), ['ORDERS.EDI']);
   });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { FileRefusedError } from '../../src/files/file-errors.ts';
@@ -248,7 +248,7 @@ test('detachedRemoval: a removed entry is deleted by a detached process that kee
   await assert.rejects(stat(entry.dir), { code: 'ENOENT' });
 });
 
-test('a large U file is copied by the kernel and hashed as it is copied; a source growing meanwhile is refused', async (t) => {
+test('a U file is copied by the kernel, not read: no hash; a source growing meanwhile is refused', async (t) => {
   const dir = await tempDir(t);
   const spool = await Spool.open(join(dir, 'spool'));
   const data = Buffer.alloc(9 * (1 << 20) + 12345);
@@ -258,10 +258,10 @@ test('a large U file is copied by the kernel and hashed as it is copied; a sourc
   assert.deepEqual(await readFile(entry.dataPath), data);
   assert.equal(entry.meta.octets, data.length);
   assert.equal(entry.meta.fileSize, Math.ceil(data.length / 1024));
-  assert.equal(entry.meta.sha256, sha256Hex(data), 'hashed at enqueue, beside the kernel copy');
-  // A small one is hashed as it is copied.
+  assert.equal(entry.meta.sha256, undefined, 'U is not read at enqueue');
   const small = await spool.enqueue(await writeSource(dir, 'small', Buffer.from('payload')), meta({ datasetName: 'SMALL' }));
-  assert.equal(small.meta.sha256, sha256Hex(Buffer.from('payload')));
+  assert.deepEqual(await readFile(small.dataPath), Buffer.from('payload'));
+  assert.equal(small.meta.sha256, undefined);
 
   const growing = await writeSource(dir, 'growing', Buffer.alloc(16 << 20, 7));
   let settled = false;
@@ -349,4 +349,53 @@ test('find: an entry by its identity key, from the index', async (t) => {
   await spool.remove(entry);
   assert.equal(await spool.find('acme', identityKey(entry.meta)), undefined);
   await spool.close();
+});
+
+test("'share' links the file: U unread, T/F/V checked and hashed through the link; changes are seen; 'copy' is a file of its own", async (t) => {
+  const dir = await tempDir(t);
+  const spool = await Spool.open(join(dir, 'spool'));
+  const data = Buffer.from('unstructured octets');
+  const source = await writeSource(dir, 'u.bin', data);
+  const shared = await spool.enqueue(source, meta(), { transfer: 'share' });
+  assert.equal((await stat(shared.dataPath)).ino, (await stat(source)).ino);
+  assert.equal(shared.meta.sha256, undefined);
+  assert.equal(shared.meta.sharedMtimeMs, (await stat(source)).mtimeMs);
+  assert.equal(await spool.sharedFileChanged(shared), undefined);
+  const copied = await spool.enqueue(source, meta({ datasetName: 'COPIED' }), { transfer: 'copy' });
+  assert.notEqual((await stat(copied.dataPath)).ino, (await stat(source)).ino);
+  assert.equal(copied.meta.sharedMtimeMs, undefined);
+  await appendFile(source, '!');
+  assert.match((await spool.sharedFileChanged(shared)) ?? '', /u\.bin was changed after it was queued \(now 20 octets/);
+  assert.equal(await spool.sharedFileChanged(copied), undefined, 'a copy never changes with its source');
+  assert.deepEqual(await readFile(copied.dataPath), data);
+  await rm(shared.dataPath);
+  assert.match((await spool.sharedFileChanged(shared)) ?? '', /cannot be read \(ENOENT\)/);
+
+  const records = fixedContent(10, 80);
+  const f = await spool.enqueue(await writeSource(dir, 'f.dat', records), meta({ datasetName: 'F', format: 'F', maxRecordSize: 80 }), { transfer: 'share' });
+  assert.equal(f.meta.sha256, sha256Hex(records), 'F is read (checked and hashed) through the link');
+  assert.equal(f.meta.recordCount, 10);
+  assert.equal(typeof f.meta.sharedMtimeMs, 'number');
+  const bad = await writeSource(dir, 'bad.dat', Buffer.alloc(81));
+  await assert.rejects(spool.enqueue(bad, meta({ datasetName: 'BAD', format: 'F', maxRecordSize: 80 }), { transfer: 'share' }), FileRefusedError);
+  assert.deepEqual(await readdir(join(dir, 'spool', '.tmp')), [], 'nothing left of the refused one');
+  assert.equal((await stat(bad)).size, 81, "the caller's file stays");
+});
+
+test("'share' across filesystems falls back to a copy, with no change watch", async (t) => {
+  const dir = await tempDir(t);
+  const elsewhere = await mkdtemp(join('/dev/shm', 'oftp-share-'));
+  t.after(() => rm(elsewhere, { recursive: true, force: true }));
+  if ((await stat(elsewhere)).dev === (await stat(dir)).dev) {
+    t.skip('/dev/shm is on the same filesystem as the temp folder here');
+    return;
+  }
+  const spool = await Spool.open(join(dir, 'spool'));
+  const source = await writeSource(elsewhere, 'far.bin', Buffer.from('far away'));
+  const entry = await spool.enqueue(source, meta(), { transfer: 'share' });
+  assert.notEqual((await stat(entry.dataPath)).dev, (await stat(source)).dev);
+  assert.equal(entry.meta.sharedMtimeMs, undefined);
+  await appendFile(source, '!');
+  assert.equal(await spool.sharedFileChanged(entry), undefined);
+  assert.deepEqual(await readFile(entry.dataPath), Buffer.from('far away'));
 });
