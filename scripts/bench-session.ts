@@ -10,14 +10,18 @@
 // Cases (each ends with one JSON line; the last line of the run is one JSON object with every figure):
 //   a  throughput  a 1 GiB U file of random octets (256 MiB with --quick), on disk (under --disk,
 //                  default /var/tmp) and on tmpfs (/dev/shm). Timed: `oftp2 send bee FILE` from its
-//                  spawn to its exit (node start, spooling the file, the session, EFPA, the receipt
-//                  and the release; nothing subtracted). Also timed: the same with the file queued
+//                  spawn to its exit (node start, queueing the file: `send` shares it with the spool,
+//                  a hard link, as the source lies on the same filesystem; then the session, EFPA, the
+//                  receipt and the release; nothing subtracted). Also timed: the same with the file queued
 //                  beforehand (`send` run once while the partner is down), and SFID→EFPA from the
 //                  receiver's log. The ideal is scripts/lib/bench-pipe-child.ts: a reader process
 //                  streams the file into a socket, a writer process writes it to a file and fsyncs;
 //                  timed from the reader's spawn to its exit after the writer's acknowledgement.
 //                  ratio = ideal time / oftp2 time (on disk; tmpfs_ratio on tmpfs), per run (the pipe and
-//                  the sends of a run go back to back), then the median over --runs.
+//                  the sends of a run go back to back), then the median over --runs. The writer reads
+//                  Node's usual way (a new 64 KiB buffer per read); a second pipe per run reads into
+//                  one reused buffer as the session does (tcp.ts), the stronger reference:
+//                  ratio_to_reused_read_pipe (and queued_, tmpfs_ variants).
 //   b  memory      peak RSS (process.resourceUsage().maxRSS, printed by OFTP2_REPORT_RSS=1 at exit) of
 //                  send and serve in the 1 GiB runs, and of one 4 GiB run on disk (skipped by --quick).
 //                  The binary's file is out of the page cache at the start (as on a box after a restart:
@@ -85,7 +89,7 @@ if (cliKind !== 'binary' && cliKind !== 'source') {
   process.exit(2);
 }
 // The product as shipped (the single binary, built now by scripts/build.ts), or the source tree.
-const oftp: OftpCli = cliKind === 'binary' ? shippedBinary(root) : { exe: process.execPath, args: [join(root, 'src/cli/main.ts')], label: 'node src/cli/main.ts' };
+const oftp: OftpCli = cliKind === 'binary' ? shippedBinary(root) : { exe: process.execPath, args: [...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []), join(root, 'src/cli/main.ts')], label: 'node src/cli/main.ts' };
 const registry = new Registry();
 const summary: Record<string, unknown> = { bench: 'session' };
 
@@ -179,11 +183,15 @@ interface Throughput {
   medium: 'disk' | 'tmpfs';
   octets: number;
   idealMs: number;
+  idealReusedMs: number;
   sendMs: number;
   queuedMs: number;
   /** Median over runs of each run's ideal time ÷ oftp2 time. */
   ratio: number;
   queuedRatio: number;
+  /** The same against the pipe reading into reused memory. */
+  reusedRatio: number;
+  queuedReusedRatio: number;
   rssMiB: { send: number; serve: number; pipeReader: number; pipeWriter: number };
 }
 
@@ -194,6 +202,8 @@ async function caseThroughput(medium: 'disk' | 'tmpfs', base: string): Promise<T
   await makeRandomFile(source, BIG);
   const hash = await sha256(source);
   const ideal: number[] = [];
+  /** The pipe whose writer reads into reused memory, as the session does: the stronger reference. */
+  const idealReused: number[] = [];
   const idealReceive: number[] = [];
   const idealCpu: number[] = [];
   const sends: SendRun[] = [];
@@ -211,6 +221,12 @@ async function caseThroughput(medium: 'disk' | 'tmpfs', base: string): Promise<T
     rss.pipeReader = Math.max(rss.pipeReader, p.readerRssMiB ?? 0);
     rss.pipeWriter = Math.max(rss.pipeWriter, p.writerRssMiB ?? 0);
     log(`a/${medium} run ${i}: raw pipe ${round(p.ms)} ms (${mbps(BIG, p.ms)} MB/s; writer first octet → fsync ${round(p.receiveMs)} ms; CPU ${p.cpuMs} ms)`);
+    syncDisks();
+    const r = await runPipe(registry, source, out, 600_000, 'reused');
+    if (fileSize(out) !== BIG) throw new Error(`pipe (reused reads) wrote ${fileSize(out)} octets`);
+    rmSync(out, { force: true });
+    idealReused.push(r.ms);
+    log(`a/${medium} run ${i}: raw pipe, reads into reused memory ${round(r.ms)} ms (${mbps(BIG, r.ms)} MB/s; CPU ${r.cpuMs} ms)`);
 
     const s = await sendBig(join(dir, `send-${i}`), source, hash, false);
     sends.push(s);
@@ -234,6 +250,8 @@ async function caseThroughput(medium: 'disk' | 'tmpfs', base: string): Promise<T
   // their median (the machine's disk and CPU vary more from run to run than within one).
   const ratio = median(sends.map((s, i) => ideal[i]! / s.ms));
   const queuedRatio = median(queued.map((q, i) => ideal[i]! / q.ms));
+  const reusedRatio = median(sends.map((s, i) => idealReused[i]! / s.ms));
+  const queuedReusedRatio = median(queued.map((q, i) => idealReused[i]! / q.ms));
   const line = {
     case: 'throughput',
     medium,
@@ -253,6 +271,9 @@ async function caseThroughput(medium: 'disk' | 'tmpfs', base: string): Promise<T
     queued_ratio: round(queuedRatio, 3),
     queued_ratio_runs: queued.map((q, i) => round(ideal[i]! / q.ms, 3)),
     queued_sfid_to_efpa_ms: median(queued.map((s) => s.sfidToEfpaMs)),
+    ideal_reused_read_mbps: mbps(BIG, median(idealReused)),
+    ratio_to_reused_read_pipe: round(reusedRatio, 3),
+    queued_ratio_to_reused_read_pipe: round(queuedReusedRatio, 3),
     ideal_cpu_ms: median(idealCpu),
     send_cpu_ms: median(sends.map((s) => s.sendCpuMs)),
     serve_cpu_ms: median(sends.map((s) => s.serveCpuMs)),
@@ -264,7 +285,7 @@ async function caseThroughput(medium: 'disk' | 'tmpfs', base: string): Promise<T
     rss_pipe_writer_mb: round(rss.pipeWriter),
   };
   console.log(JSON.stringify(line));
-  return { medium, octets: BIG, idealMs, sendMs, queuedMs, ratio, queuedRatio, rssMiB: rss };
+  return { medium, octets: BIG, idealMs, idealReusedMs: median(idealReused), sendMs, queuedMs, ratio, queuedRatio, reusedRatio, queuedReusedRatio, rssMiB: rss };
 }
 
 async function caseMemory(oneGiB: Throughput[]): Promise<void> {
@@ -480,6 +501,9 @@ async function main(): Promise<void> {
       summary[`${prefix}mbps`] = mbps(t.octets, t.sendMs);
       summary[`${prefix}ideal_mbps`] = mbps(t.octets, t.idealMs);
       summary[`${prefix}queued_ratio`] = round(t.queuedRatio, 3);
+      summary[`${prefix}ratio_to_reused_read_pipe`] = round(t.reusedRatio, 3);
+      summary[`${prefix}queued_ratio_to_reused_read_pipe`] = round(t.queuedReusedRatio, 3);
+      summary[`${prefix}ideal_reused_read_mbps`] = mbps(t.octets, t.idealReusedMs);
       summary[`${prefix}queued_mbps`] = mbps(t.octets, t.queuedMs);
     }
   }

@@ -262,9 +262,10 @@ export class IncomingTransfer {
     this.#sinceCheckpoint += decoded.data.length;
     if (this.#sinceCheckpoint >= this.#checkpointInterval) {
       this.#sinceCheckpoint = 0;
-      // Synchronous: a checkpoint taken behind the data could still be in flight when the process dies,
-      // and the restart would then begin further back than the interval promises.
-      await this.#file.checkpoint();
+      // Behind the data: its fsync runs while more arrives (a synchronous one stopped the transfer for
+      // the disk's flush of every interval). A session that breaks still ends with a checkpoint of all
+      // it received (abandon); a process that dies restarts at most two intervals back.
+      await this.#file.checkpointBehind();
     }
   }
 
