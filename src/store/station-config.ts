@@ -1,11 +1,11 @@
 // The station's configuration: its own identity and its trading partners. Validated once, at load,
 // against a strict JSON schema (ajv); every default is written here beside its unit and reason.
-import { Ajv } from 'ajv';
+import type { ValidateFunction } from 'ajv';
 import { ConfigError } from '../errors.ts';
 import { isTimeZone, parseCron, parseWindow, ScheduleSyntaxError } from '../gateway/scheduler-calendar.ts';
 import { checkGatewayConfig, GATEWAY_SCHEMA, type GatewayConfig } from '../gateway/share-config.ts';
 import { type Pkcs11StoreConfig, parsePkcs11Config } from '../keystore/pkcs11-config.ts';
-import { isIdentificationCode, isPassword } from '../protocol/fields.ts';
+import { validate as generatedValidate } from './station-config-validator.generated.ts';
 
 export const STATION_DEFAULTS = {
   /** RFC 5024 §2.4: 3305 is ODETTE-FTP's registered TCP port (6619 is for TLS). */
@@ -390,7 +390,8 @@ const HOOK_EVENTS = ['queued', 'sending', 'sent', 'delivered', 'failed', 'receiv
 const suite = { enum: [1, 2, 3, 4, 5, 6] };
 const fingerprint = { type: 'string', pattern: '^(?:[Ss][Hh][Aa]256[:=])?(?:[0-9A-Fa-f]{2}[: ]?){31}[0-9A-Fa-f]{2}$' };
 
-const schema = {
+/** The configuration's JSON schema. Compiled ahead of time into station-config-validator.generated.ts (npm run gen:config-validator). */
+export const STATION_CONFIG_SCHEMA = {
   type: 'object',
   additionalProperties: false,
   required: ['version', 'station', 'partners'],
@@ -589,10 +590,8 @@ const schema = {
   },
 } as const;
 
-const ajv = new Ajv({ useDefaults: true, allErrors: true, strict: true });
-ajv.addFormat('odette-id', isIdentificationCode);
-ajv.addFormat('odette-password', isPassword);
-const validate = ajv.compile(schema);
+/** STATION_CONFIG_SCHEMA's validator (ajv, compiled ahead of time: fills defaults, reports every error). */
+const validate = generatedValidate as unknown as ValidateFunction;
 
 /** Checks the schedule syntax the schema cannot (windows, cron expressions, time zone). */
 function scheduleProblem(config: StationConfig): string | undefined {
