@@ -11,7 +11,7 @@ export const command: CliCommand = {
   --port N              TCP port to listen on (default 3305)
   --host ADDR           address to listen on (default 0.0.0.0)
   --buffer-size N       largest exchange buffer offered, 128..99999 octets (default 99999)
-  --credit N            buffers in flight before a CDT, 1..999 (default 64)
+  --credit N            buffers in flight before a CDT, 1..999 (default 999)
 ${DATA_DIR_USAGE}`,
   async run(argv) {
     const { values } = parseCommandArgs({

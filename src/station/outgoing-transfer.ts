@@ -82,13 +82,15 @@ export class OutgoingTransfer {
 
   /**
    * Sends data buffers while the credit lasts; sends EFID once the file is complete (§4.4, §4.5).
-   * Returns true when EFID went out, false when it must wait for the next CDT.
+   * Returns 'efid' when EFID went out, 'credit' when it must wait for the next CDT, 'yield' when the
+   * socket made it wait (a slow link): the caller goes on later, after reading what arrived meanwhile
+   * (DriverIo.later), so a peer's ESID is not left unread for the rest of a long window.
    */
-  async sendWindow(session: OftpSession, io: DriverIo): Promise<boolean> {
+  async sendWindow(session: OftpSession, io: DriverIo): Promise<'efid' | 'credit' | 'yield'> {
     const encoder = this.#encoder;
     for (;;) {
       if (encoder.done) {
-        if (session.credit === 0) return false; // EFID waits for credit (§9.11 note 1)
+        if (session.credit === 0) return 'credit'; // EFID waits for credit (§9.11 note 1)
         // A shared file changed while it was read: no EFID for octets that were never queued. The
         // session ends (ESID 99, see SessionDriver) and the next one reports the file unsendable.
         const changed = await this.#spool.sharedFileChanged(this.entry);
@@ -96,16 +98,16 @@ export class OutgoingTransfer {
         session.endFile({ recordCount: encoder.recordCount, unitCount: encoder.unitCount }, io.now());
         await this.#reader.close(); // all read; close() may still come if the EFPA never does
         await this.#saving.catch(() => {}); // nothing writes into the entry once EFPA may remove it
-        return true;
+        return 'efid';
       }
       if (session.credit === 0) {
         this.#saveProgress(false);
-        return false;
+        return 'credit';
       }
       const buffer = encoder.pull();
       if (buffer) {
         session.sendData(buffer, io.now());
-        await io.flush();
+        if (await io.flush()) return 'yield';
         continue;
       }
       if (!encoder.needsInput) continue;

@@ -327,8 +327,10 @@ export class StationSessionHandler implements SessionHandler {
 
   async #sendWindow(io: DriverIo): Promise<void> {
     const out = this.#outgoing!;
-    await out.sendWindow(this.#session, io);
+    const outcome = await out.sendWindow(this.#session, io);
     this.onProgress?.({ datasetName: out.entry.meta.datasetName, direction: 'out', octets: out.unitsSent, total: out.entry.meta.unitCount });
+    // The rest of the window after what arrived meanwhile (a peer's ESID ends the session first).
+    if (outcome === 'yield') io.later(() => (this.#outgoing === out ? this.#sendWindow(io) : Promise.resolve()));
   }
 
   async #sent(): Promise<void> {

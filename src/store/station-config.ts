@@ -15,12 +15,13 @@ export const STATION_DEFAULTS = {
   /** Octets (SSIDSDEB, 128..99999). The largest buffer keeps per-buffer overhead lowest on TCP. */
   exchangeBufferSize: 99999,
   /**
-   * Buffers in flight before a CDT (SSIDCRED, 1..999). The sender stops at the end of each window
-   * until the receiver's CDT arrives, so a small window stalls a fast link once per window: 64 × 99999
-   * ≈ 6.4 MB in flight (in the sockets, not in our memory) is about 10% faster than 16 on loopback,
-   * more on a loaded machine. A partner asking for less gets less (the smaller credit is used).
+   * Buffers in flight before a CDT (SSIDCRED, 1..999). The listener answers CDT only once a window is
+   * used up (§9 state table, row I), so the sender stalls for a round trip at the end of each window:
+   * the most the RFC allows, 999 × 99999 ≈ 100 MB, makes that once per 100 MB (64, ~6.4 MB, cost TLS
+   * about 5% on loopback; 16 another 10%). The window is in the sockets, never in our memory: TCP's
+   * own flow control bounds it. A partner asking for less gets less (the smaller credit is used).
    */
-  credit: 64,
+  credit: 999,
   /** Buffer compression (SSIDCMPR) costs CPU on every octet; off by default, on per partner. */
   bufferCompression: false,
   /** Restart (SSIDREST): always offered; broken transfers resume. */

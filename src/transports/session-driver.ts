@@ -16,10 +16,20 @@ import { reusedTlsReader } from './tls-read.ts';
 
 /** What the application may ask of the driver while it handles an event. */
 export interface DriverIo {
-  /** Writes the engine's pending output; resolves once the stream can take more (backpressure). */
-  flush(): Promise<void>;
+  /**
+   * Writes the engine's pending output; resolves once the stream can take more (backpressure), with
+   * true if it had to wait for that.
+   */
+  flush(): Promise<boolean>;
   /** The driver's clock, milliseconds, monotonic. */
   now(): number;
+  /**
+   * Runs `task` after what the driver already has to do (bytes read meanwhile first), as the handling
+   * of an event would run, unless the session has ended by then. For work that should not hold the
+   * input back for long, e.g. a long credit window on a slow link, during which a peer's ESID must
+   * still be read.
+   */
+  later(task: () => Promise<void>): void;
 }
 
 export interface SessionHandler {
@@ -57,7 +67,17 @@ export class SessionDriver {
     this.#handler = handler;
     this.#options = options;
     this.#clock = options.clock ?? (() => performance.now());
-    this.io = { flush: () => this.#flush(), now: this.#clock };
+    this.io = {
+      flush: () => this.#flush(),
+      now: this.#clock,
+      later: (task) => {
+        this.#enqueue(async () => {
+          if (this.#session.isClosed) return;
+          await task();
+          await this.#pump();
+        });
+      },
+    };
   }
 
   /** Starts the session on a connected stream; resolves with how it ended once the stream is closed. */
@@ -162,22 +182,22 @@ export class SessionDriver {
     }
   }
 
-  async #flush(): Promise<void> {
+  async #flush(): Promise<boolean> {
     this.#write();
     const stream = this.#stream;
-    if (stream.writableNeedDrain && !this.#streamClosed) {
-      // Both listeners go once either fires: Promise.race over events.once() left the loser attached,
-      // a 'close' and an 'error' listener per wait, thousands on a long send (O(n) removals, warnings).
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          stream.off('drain', done);
-          stream.off('close', done);
-          resolve();
-        };
-        stream.on('drain', done);
-        stream.on('close', done);
-      });
-    }
+    if (!stream.writableNeedDrain || this.#streamClosed) return false;
+    // Both listeners go once either fires: Promise.race over events.once() left the loser attached,
+    // a 'close' and an 'error' listener per wait, thousands on a long send (O(n) removals, warnings).
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        stream.off('drain', done);
+        stream.off('close', done);
+        resolve();
+      };
+      stream.on('drain', done);
+      stream.on('close', done);
+    });
+    return true;
   }
 
   #close(): void {

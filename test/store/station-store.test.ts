@@ -28,7 +28,7 @@ test('init writes a station with the documented defaults, and open reads it back
   assert.equal(store.config.station.odetteId, 'O0013000000PLANT');
   assert.equal(store.config.station.listen.port, STATION_DEFAULTS.port);
   assert.equal(store.config.station.exchangeBufferSize, STATION_DEFAULTS.exchangeBufferSize);
-  assert.equal(store.config.station.credit, 64, 'a window large enough not to stall a fast link');
+  assert.equal(store.config.station.credit, 999, 'a window large enough not to stall a fast link');
   assert.deepEqual(store.config.partners, []);
 });
 
