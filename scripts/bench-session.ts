@@ -68,7 +68,7 @@ for (let i = 0; i < args.length; i++) {
 }
 const quick = args.includes('--quick');
 const withStrace = args.includes('--strace');
-const runs = Number(option('--runs') ?? (quick ? 1 : 3));
+const runs = Number(option('--runs') ?? (quick ? 1 : 5));
 const only = new Set((option('--only') ?? 'a,b,c,d').split(','));
 const diskBase = resolve(option('--disk') ?? '/var/tmp');
 const TMPFS = '/dev/shm';
