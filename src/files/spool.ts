@@ -79,7 +79,7 @@ export interface EnqueueOptions {
    * only when the caller will never rewrite the source in place (it deletes it next: a move).
    * 'share': hard-link a source that stays where it is: no copy and, for U, no read at all; its size
    * and modification time are kept (sharedMtimeMs), and a file changed since is not sent
-   * (Spool.changedSince). Both links fall back to a copy where the source cannot be linked (another
+   * (Spool.sharedFileChanged). Both links fall back to a copy where the source cannot be linked (another
    * filesystem, not ours to link).
    */
   transfer?: Transfer;

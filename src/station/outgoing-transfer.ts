@@ -107,7 +107,11 @@ export class OutgoingTransfer {
       const buffer = encoder.pull();
       if (buffer) {
         session.sendData(buffer, io.now());
-        if (await io.flush()) return 'yield';
+        if (await io.flush()) {
+          // Progress is saved every 16 MiB, not only at the end of a window (999 buffers: 100 MB).
+          this.#saveProgress(false);
+          return 'yield';
+        }
         continue;
       }
       if (!encoder.needsInput) continue;
