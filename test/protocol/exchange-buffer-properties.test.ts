@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import type { VirtualFileFormat } from '../../src/protocol/command-types.ts';
 import { ExchangeBufferDecoder } from '../../src/protocol/exchange-buffer-decoder.ts';
 import { ExchangeBufferEncoder } from '../../src/protocol/exchange-buffer-encoder.ts';
+import { encodePieces } from './exchange-buffer-drive.ts';
 
 /** Bytes with runs in them: random stretches and runs of one octet, concatenated. */
 const soup = (maxParts: number): fc.Arbitrary<Uint8Array> =>
@@ -89,20 +90,7 @@ function encode(c: Case): { buffers: Uint8Array[]; encoder: ExchangeBufferEncode
     if (c.format === 'V') pieces.push([r, r.length, r.length, true]);
   }
   if (stream && pieces.length > 0 && c.cuts[0]! % 2 === 0) pieces[pieces.length - 1]![3] = true; // sometimes end by flag
-  const buffers: Uint8Array[] = [];
-  let next = 0;
-  for (;;) {
-    const b = encoder.pull();
-    if (b) {
-      buffers.push(b.slice());
-      continue;
-    }
-    if (!encoder.needsInput) break;
-    const p = pieces[next++];
-    if (p) encoder.write(...p);
-    else encoder.end();
-  }
-  return { buffers, encoder };
+  return { buffers: encodePieces(encoder, pieces), encoder };
 }
 
 function checkRoundTrip(c: Case): void {

@@ -7,6 +7,7 @@ import type { VirtualFileFormat } from '../../src/protocol/command-types.ts';
 import { ExchangeBufferDecoder } from '../../src/protocol/exchange-buffer-decoder.ts';
 import { ExchangeBufferEncoder } from '../../src/protocol/exchange-buffer-encoder.ts';
 import { transmittedFormat } from '../../src/protocol/exchange-buffer-format.ts';
+import { encodePieces, type Piece as EncoderPiece } from './exchange-buffer-drive.ts';
 
 const ascii = (s: string): Uint8Array => new TextEncoder().encode(s);
 const bytes = (...parts: (number | string | Uint8Array)[]): Uint8Array => {
@@ -41,19 +42,10 @@ function encodeAll(
       }
     }
   }
-  const out: Uint8Array[] = [];
-  let next = 0;
-  for (;;) {
-    const buf = enc.pull();
-    if (buf) {
-      out.push(buf.slice());
-      continue;
-    }
-    if (!enc.needsInput) break;
-    const p = inputs[next++];
-    if (p) enc.write(p.data, 0, p.data.length, p.endOfRecord ?? false);
-    else enc.end();
-  }
+  const out = encodePieces(
+    enc,
+    inputs.map((p): EncoderPiece => [p.data, 0, p.data.length, p.endOfRecord ?? false]),
+  );
   assert.equal(enc.done, true);
   return out;
 }

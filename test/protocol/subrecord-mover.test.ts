@@ -7,6 +7,7 @@ import type { VirtualFileFormat } from '../../src/protocol/command-types.ts';
 import { ExchangeBufferDecoder } from '../../src/protocol/exchange-buffer-decoder.ts';
 import { ExchangeBufferEncoder } from '../../src/protocol/exchange-buffer-encoder.ts';
 import { subrecordMover } from '../../src/protocol/subrecord-mover.ts';
+import { encodePieces, type Piece } from './exchange-buffer-drive.ts';
 
 test('WebAssembly SIMD is available on Node 24, so sessions use the mover', () => {
   assert.ok(subrecordMover, 'subrecordMover is undefined: the module failed to compile');
@@ -14,23 +15,13 @@ test('WebAssembly SIMD is available on Node 24, so sessions use the mover', () =
 
 function encodeAll(format: VirtualFileFormat, exchangeBufferSize: number, data: Uint8Array, cuts: number[], webAssembly: boolean): Uint8Array[] {
   const encoder = new ExchangeBufferEncoder({ format, exchangeBufferSize, bufferCompression: false, maxRecordSize: format === 'V' ? 0 : undefined, webAssembly });
-  const out: Uint8Array[] = [];
-  let at = 0;
-  let cut = 0;
-  for (;;) {
-    const b = encoder.pull();
-    if (b) {
-      out.push(b.slice());
-      continue;
-    }
-    if (!encoder.needsInput) break;
-    if (at < data.length) {
-      const n = Math.min(cuts[cut++ % cuts.length]!, data.length - at);
-      encoder.write(data, at, at + n, format === 'V');
-      at += n;
-    } else encoder.end();
+  const pieces: Piece[] = [];
+  for (let at = 0, cut = 0; at < data.length; ) {
+    const n = Math.min(cuts[cut++ % cuts.length]!, data.length - at);
+    pieces.push([data, at, at + n, format === 'V']);
+    at += n;
   }
-  return out;
+  return encodePieces(encoder, pieces);
 }
 
 test('property: the encoder makes the same DATA buffers with and without WebAssembly', () => {
