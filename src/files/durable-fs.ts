@@ -145,6 +145,22 @@ export function forgetEnsuredDirs(): void {
   ensuredDirs.clear();
 }
 
+/**
+ * Runs `task`, which makes the folders it works in with mkdirDurableOnce first. When it fails with
+ * ENOENT (the error's own code or its cause's), a folder was removed since this process made it (an
+ * operator cleared an inbox): mkdirDurableOnce forgets what it made and `task` runs once more,
+ * making them again.
+ */
+export async function againIfDirRemoved<T>(task: () => Promise<T>): Promise<T> {
+  try {
+    return await task();
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT' && errnoCode((err as { cause?: unknown }).cause) !== 'ENOENT') throw err;
+    forgetEnsuredDirs();
+    return task();
+  }
+}
+
 /** fsyncDirShared's state per directory: the fsync running, and the one callers wait for next. */
 const sharedSyncs = new Map<string, { running?: Promise<void>; next?: Promise<void> }>();
 

@@ -24,10 +24,9 @@ import type { VirtualFileFormat } from '../protocol/command-types.ts';
 import { OftpError } from '../errors.ts';
 import { FileReason } from '../protocol/reason-codes.ts';
 import {
-  forgetEnsuredDirs,
+  againIfDirRemoved,
   fsyncDirShared,
   KeyedQueue,
-  mkdirDurable,
   mkdirDurableOnce,
   moveNoReplace,
   readJsonIfExists,
@@ -209,11 +208,12 @@ function identityFields(identity: VirtualFileIdentity): VirtualFileIdentity {
 /**
  * Opens the partial at `path`, creating it if absent, with its size. `fresh` (no checkpoint): it is
  * most likely absent, so creating it is tried first (a new file is empty: no stat). A `dir` someone
- * removed since mkdirDurableOnce is made again.
+ * removed since mkdirDurableOnce is made again (againIfDirRemoved).
  */
 async function openPart(path: string, dir: string, fresh: boolean): Promise<{ fh: FileHandle; size: number }> {
-  for (let attempt = 0; ; attempt++) {
-    try {
+  try {
+    return await againIfDirRemoved(async () => {
+      await mkdirDurableOnce(dir);
       if (fresh) {
         try {
           return { fh: await open(path, 'wx+', 0o644), size: 0 };
@@ -233,14 +233,9 @@ async function openPart(path: string, dir: string, fresh: boolean): Promise<{ fh
         if (errnoCode(err) !== 'ENOENT') throw err;
       }
       return { fh: await open(path, 'w+', 0o644), size: 0 };
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT' && attempt === 0) {
-        forgetEnsuredDirs();
-        await mkdirDurable(dir);
-        continue;
-      }
-      throw ioError('open', path, err);
-    }
+    });
+  } catch (err) {
+    throw err instanceof OftpError ? err : ioError('open', path, err);
   }
 }
 
@@ -553,11 +548,8 @@ export class IncomingFile {
           assertSafeFileName(candidate);
           let placed: boolean;
           try {
-            placed = await moveNoReplace(this.partPath, join(finalDir, candidate)).catch(async (err) => {
-              // The final folder was removed since mkdirDurableOnce: made again, once.
-              if (errnoCode((err as { cause?: unknown }).cause) !== 'ENOENT') throw err;
-              forgetEnsuredDirs();
-              await mkdirDurable(finalDir);
+            placed = await againIfDirRemoved(async () => {
+              await mkdirDurableOnce(finalDir);
               return moveNoReplace(this.partPath, join(finalDir, candidate));
             });
           } catch (err) {

@@ -16,7 +16,7 @@ import { copyFile, link, mkdir, open, readdir, rename, stat } from 'node:fs/prom
 import { basename, join } from 'node:path';
 import type { VirtualFileFormat } from '../protocol/command-types.ts';
 import { FileReason } from '../protocol/reason-codes.ts';
-import { forgetEnsuredDirs, fsyncDir, fsyncDirShared, KeyedQueue, mkdirDurable, mkdirDurableOnce, readJsonIfExists, removeTree, removeTreesDetached, writeNewFileSynced } from './durable-fs.ts';
+import { againIfDirRemoved, fsyncDir, fsyncDirShared, KeyedQueue, mkdirDurable, mkdirDurableOnce, readJsonIfExists, removeTree, removeTreesDetached, writeNewFileSynced } from './durable-fs.ts';
 import { TrashBin } from './trash-bin.ts';
 import { badArgument, errnoCode, FileRefusedError, ioError } from './file-errors.ts';
 import { assertSafeFileName, identityKey, validateIdentity } from './naming.ts';
@@ -242,11 +242,8 @@ export class Spool {
           );
         }
         try {
-          await rename(work, final).catch(async (err) => {
-            // The partner's folder was removed since mkdirDurableOnce: made again, once.
-            if (errnoCode(err) !== 'ENOENT') throw err;
-            forgetEnsuredDirs();
-            await mkdirDurable(partnerDir);
+          await againIfDirRemoved(async () => {
+            await mkdirDurableOnce(partnerDir);
             await rename(work, final);
           });
         } catch (err) {

@@ -21,8 +21,7 @@ import {
   validateIdentity,
 } from '../files/index.ts';
 import { RemoteProtocolError } from '../errors.ts';
-import { forgetEnsuredDirs, mkdirDurableOnce } from '../files/durable-fs.ts';
-import { errnoCode } from '../files/file-errors.ts';
+import { againIfDirRemoved, mkdirDurableOnce } from '../files/durable-fs.ts';
 import type { Sfid } from '../protocol/command-types.ts';
 import { ExchangeBufferDecoder } from '../protocol/exchange-buffer-decoder.ts';
 import { FileReason } from '../protocol/reason-codes.ts';
@@ -185,12 +184,7 @@ export async function decideIncoming(sfid: Sfid, policy: ReceivingPolicy, parame
     // The partial's checkpoint (a resumed file needs less room) and the free space, read at once.
     return Promise.all([readIncomingCheckpoint(partialDir, identity), spaceFigures(receiveDir)]);
   };
-  const [saved, figures] = await look().catch((err) => {
-    // The folder was removed since it was made (an operator cleared the inbox): made again, once.
-    if (errnoCode((err as { cause?: unknown }).cause) !== 'ENOENT') throw err;
-    forgetEnsuredDirs();
-    return look();
-  });
+  const [saved, figures] = await againIfDirRemoved(look);
   const space = decideIncomingSpace(sfid.fileSize, figures, policy.space, checkpointOctets(saved));
   if (!space.accept) return refuse(space.reason, space.retry, space.text);
   let file: IncomingFile;
