@@ -1,18 +1,15 @@
-// SHA-256 of a file, streamed in chunks (never the whole file in memory). Used for the spool's
-// receipt checks and for the EERP/NERP hash of a received file (RFC 5024 §5.3.13 EERPHSH).
+// SHA-256 of a file, streamed in chunks (never the whole file in memory). Used for the history's hash
+// of a received file (StationSessionHandler, after EFPA).
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { ioError } from './file-errors.ts';
 
 export const READ_CHUNK = 64 * 1024;
 
-/**
- * SHA-256 of the file at `path`, read in chunks of `chunk` octets (64 KiB by default; the spool's large
- * copies use 1 MiB), the next read running while one is hashed.
- */
-export async function sha256File(path: string, chunk = READ_CHUNK): Promise<Uint8Array> {
+/** SHA-256 of the file at `path`, read in chunks of READ_CHUNK octets, the next read running while one is hashed. */
+export async function sha256File(path: string): Promise<Uint8Array> {
   const hash = createHash('sha256');
-  const buffers = [Buffer.allocUnsafe(chunk), Buffer.allocUnsafe(chunk)];
+  const buffers = [Buffer.allocUnsafe(READ_CHUNK), Buffer.allocUnsafe(READ_CHUNK)];
   let fh: Awaited<ReturnType<typeof open>> | undefined;
   let reading: Promise<number> | undefined;
   try {

@@ -17,6 +17,30 @@ export const RECEIPTS_LOG = 'receipts.jsonl';
 /** A rewrite is considered from this many lines on, when the live ones are a quarter or less. */
 const COMPACT_FROM_LINES = 4096;
 
+/**
+ * Reads the log in `dir` without changing it: its records in order (torn lines skipped), how many
+ * lines it has, and whether its last line lacks its newline. No log: nothing.
+ */
+export async function readReceiptsLog(dir: string): Promise<{ records: unknown[]; lines: number; tornEnd: boolean }> {
+  const path = join(dir, RECEIPTS_LOG);
+  let text = '';
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw ioError('read', path, err);
+  }
+  const lines = text.split('\n').filter((l) => l !== '');
+  const records: unknown[] = [];
+  for (const line of lines) {
+    try {
+      records.push(JSON.parse(line));
+    } catch {
+      // a line torn by a crash (its append never returned), or still being written: skipped
+    }
+  }
+  return { records, lines: lines.length, tornEnd: text !== '' && !text.endsWith('\n') };
+}
+
 export class ReceiptsLog {
   readonly path: string;
   readonly #dir: string;
@@ -39,26 +63,10 @@ export class ReceiptsLog {
 
   /** Opens the log in `dir` and returns it with the records it holds, in order (torn lines skipped). */
   static async open(dir: string): Promise<{ log: ReceiptsLog; records: unknown[] }> {
-    const path = join(dir, RECEIPTS_LOG);
-    let text = '';
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (err) {
-      if (errnoCode(err) !== 'ENOENT') throw ioError('read', path, err);
-    }
-    const records: unknown[] = [];
-    const lines = text.split('\n');
-    for (const line of lines) {
-      if (line === '') continue;
-      try {
-        records.push(JSON.parse(line));
-      } catch {
-        // a line torn by a crash (its append never returned): skipped
-      }
-    }
-    const log = new ReceiptsLog(dir, lines.filter((l) => l !== '').length);
+    const { records, lines, tornEnd } = await readReceiptsLog(dir);
+    const log = new ReceiptsLog(dir, lines);
     // A torn last line must not swallow the next record: start on a fresh line.
-    if (text !== '' && !text.endsWith('\n')) await log.append(['']);
+    if (tornEnd) await log.append(['']);
     return { log, records };
   }
 
