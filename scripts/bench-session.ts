@@ -43,7 +43,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
-import { dropFromCache, shippedBinary } from './lib/bench-binary.ts';
+import { dropFromCache, shippedBinary, sourceCli } from './lib/bench-binary.ts';
 import { makeRandomFile, makeSmallFiles, sha256 } from './lib/bench-data.ts';
 import { runPipe } from './lib/bench-pipe.ts';
 import { GiB, MB, MiB, median, Registry, round } from './lib/bench-proc.ts';
@@ -89,7 +89,7 @@ if (cliKind !== 'binary' && cliKind !== 'source') {
   process.exit(2);
 }
 // The product as shipped (the single binary, built now by scripts/build.ts), or the source tree.
-const oftp: OftpCli = cliKind === 'binary' ? shippedBinary(root) : { exe: process.execPath, args: [...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []), join(root, 'src/cli/main.ts')], label: 'node src/cli/main.ts' };
+const oftp: OftpCli = cliKind === 'binary' ? shippedBinary(root) : sourceCli(root);
 const registry = new Registry();
 const summary: Record<string, unknown> = { bench: 'session' };
 

@@ -42,11 +42,10 @@ import { pipeline } from 'node:stream/promises';
 import { connect, createSecureContext, TLSSocket } from 'node:tls';
 import { tlsContextOptions } from '../src/transports/tls.ts';
 import { reusedTlsReader } from '../src/transports/tls-read.ts';
-import { shippedBinary } from './lib/bench-binary.ts';
+import { shippedBinary, sourceCli } from './lib/bench-binary.ts';
 
 const MiB = 1024 * 1024;
 const ROOT = resolve(import.meta.dirname, '..');
-const MAIN = join(ROOT, 'src/cli/main.ts');
 const A_ID = 'O0013000000TLSBENCHA';
 const B_ID = 'O0013000000TLSBENCHB';
 
@@ -202,7 +201,7 @@ async function success(s: Spawned, what: string, timeoutMs: number): Promise<num
 }
 
 /** How `oftp2` is run: the single binary as shipped (built at the start), or --cli source. */
-let oftpCommand: { exe: string; args: string[] } = { exe: process.execPath, args: [...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []), MAIN] };
+let oftpCommand: { exe: string; args: string[] } = sourceCli(ROOT);
 const oftp2 = (...args: string[]) => start(oftpCommand.exe, [...oftpCommand.args, ...args], { ...process.env, OFTP2_DATA_DIR: '' });
 
 async function cli(...args: string[]): Promise<void> {

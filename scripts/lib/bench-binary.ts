@@ -4,6 +4,15 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 
 /**
+ * `oftp2` from the source tree (`--cli source`): node on src/cli/main.ts. With BENCH_PROFILE_DIR set,
+ * each process writes a CPU profile there (node --cpu-prof), which the binary cannot.
+ */
+export function sourceCli(root: string): { exe: string; args: string[]; label: string } {
+  const dir = process.env.BENCH_PROFILE_DIR;
+  return { exe: process.execPath, args: [...(dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []), join(root, 'src/cli/main.ts')], label: 'node src/cli/main.ts' };
+}
+
+/**
  * Builds the single binary (scripts/build.ts, a second or two) and returns how to run it. The freshly
  * written file is dropped from the page cache (dropFromCache): its processes then read and map the
  * pages they run, as on a box after a restart, not every cached neighbour (see the bench's case b).
