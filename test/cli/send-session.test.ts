@@ -83,3 +83,23 @@ test('a file that cannot be queued: its error, exit 1, no session; the files que
   assert.deepEqual((await readdir(s.inbox)).filter((n) => !n.startsWith('.')).sort(), ['AFTER.TXT', 'GOOD.TXT']);
   assert.equal(await readFile(join(s.inbox, 'GOOD.TXT'), 'utf8'), 'GOOD\n');
 });
+
+test('send shares its files with the spool, --copy queues copies: changed after queueing, a shared file is not sent, a copied one goes as queued', async (t) => {
+  const s = await stations(t);
+  const shared = join(s.root, 'shared.txt');
+  const copied = join(s.root, 'copied.txt');
+  await writeFile(shared, 'SHARED\n');
+  await writeFile(copied, 'COPIED\n');
+  const missing = join(s.root, 'missing.txt');
+  // Queued without a session: the missing file after each stops the send before it dials.
+  assert.equal((await oftp2(['send', 'plant', '-d', s.supplier, shared, missing])).status, 1);
+  assert.equal((await oftp2(['send', 'plant', '-d', s.supplier, '--copy', copied, missing])).status, 1);
+  await writeFile(shared, 'SHARED, CHANGED\n');
+  await writeFile(copied, 'COPIED, CHANGED\n');
+  const r = await oftp2(['send', 'plant', '-d', s.supplier]);
+  assert.equal(r.status, 1, 'a file failed');
+  assert.match(r.stdout, /sent 1, received 0, failed 1/);
+  assert.match(r.stderr, /shared\.txt was changed after it was queued/);
+  assert.deepEqual((await readdir(s.inbox)).filter((n) => !n.startsWith('.')), ['COPIED.TXT']);
+  assert.equal(await readFile(join(s.inbox, 'COPIED.TXT'), 'utf8'), 'COPIED\n', 'the copy as it was queued');
+});
